@@ -1,0 +1,185 @@
+//! Counting answers and turning the counts into a Net Promoter Score with an honest 95% interval.
+
+use crate::score::Category;
+use serde::{Deserialize, Serialize};
+
+/// The two-sided 95% quantile of the standard normal distribution.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// How many promoters, passives and detractors answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Respondents who chose 9 or 10.
+    pub promoters: u64,
+    /// Respondents who chose 7 or 8.
+    pub passives: u64,
+    /// Respondents who chose 0 to 6.
+    pub detractors: u64,
+}
+
+/// A closed interval of NPS points, `low <= high`, both within −100..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// The lower bound.
+    pub low: f64,
+    /// The upper bound.
+    pub high: f64,
+}
+
+impl Tally {
+    /// A tally of the given counts.
+    pub fn new(promoters: u64, passives: u64, detractors: u64) -> Self {
+        Tally { promoters, passives, detractors }
+    }
+
+    /// Counts one more answer in `category`.
+    pub fn record(&mut self, category: Category) {
+        match category {
+            Category::Promoter => self.promoters += 1,
+            Category::Passive => self.passives += 1,
+            Category::Detractor => self.detractors += 1,
+        }
+    }
+
+    /// All answers counted.
+    pub fn responses(&self) -> u64 {
+        self.promoters + self.passives + self.detractors
+    }
+
+    /// The Net Promoter Score: the percentage of promoters minus the percentage of detractors,
+    /// from −100 to 100. `None` when nobody has answered.
+    pub fn nps(&self) -> Option<f64> {
+        let (promoters, detractors) = self.shares()?;
+        Some(100.0 * (promoters - detractors))
+    }
+
+    /// Half the width of the 95% confidence interval of the NPS, in NPS points.
+    ///
+    /// Uses the standard variance of a difference of two shares of one multinomial sample:
+    /// `Var = (p_pro + p_det − (p_pro − p_det)²) / n`, and the normal approximation. With few
+    /// answers the approximation is optimistic; callers should say so.
+    pub fn margin_of_error(&self) -> Option<f64> {
+        let (promoters, detractors) = self.shares()?;
+        let n = self.responses() as f64;
+        let variance = (promoters + detractors - (promoters - detractors).powi(2)) / n;
+        // Rounding can push a zero variance a hair below zero.
+        Some(100.0 * Z_95 * variance.max(0.0).sqrt())
+    }
+
+    /// The 95% confidence interval of the NPS, clipped to the scale's −100..=100.
+    pub fn interval(&self) -> Option<Interval> {
+        let nps = self.nps()?;
+        let margin = self.margin_of_error()?;
+        Some(Interval {
+            low: (nps - margin).max(-100.0),
+            high: (nps + margin).min(100.0),
+        })
+    }
+
+    /// The shares of promoters and detractors, or `None` without answers.
+    fn shares(&self) -> Option<(f64, f64)> {
+        let n = self.responses();
+        (n > 0).then(|| (self.promoters as f64 / n as f64, self.detractors as f64 / n as f64))
+    }
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.promoters += other.promoters;
+        self.passives += other.passives;
+        self.detractors += other.detractors;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn an_empty_tally_has_no_score() {
+        let tally = Tally::default();
+        assert_eq!(tally.nps(), None);
+        assert_eq!(tally.margin_of_error(), None);
+        assert_eq!(tally.interval(), None);
+    }
+
+    #[test]
+    fn nps_is_promoter_share_minus_detractor_share() {
+        // 50 promoters, 30 passives, 20 detractors: 50% − 20% = 30.
+        assert!(close(Tally::new(50, 30, 20).nps().unwrap(), 30.0));
+        assert!(close(Tally::new(1, 0, 0).nps().unwrap(), 100.0));
+        assert!(close(Tally::new(0, 0, 3).nps().unwrap(), -100.0));
+        assert!(close(Tally::new(0, 7, 0).nps().unwrap(), 0.0));
+    }
+
+    #[test]
+    fn margin_of_error_matches_the_formula_worked_by_hand() {
+        // n = 100, p_pro = 0.5, p_det = 0.2:
+        // Var = (0.5 + 0.2 − 0.3²) / 100 = 0.61 / 100 = 0.0061; SE = 0.078102…;
+        // margin = 1.959964 × 0.078102 × 100 = 15.3077… NPS points.
+        let margin = Tally::new(50, 30, 20).margin_of_error().unwrap();
+        assert!((margin - 15.3077).abs() < 1e-3, "{margin}");
+        let interval = Tally::new(50, 30, 20).interval().unwrap();
+        assert!((interval.low - 14.6923).abs() < 1e-3 && (interval.high - 45.3077).abs() < 1e-3);
+    }
+
+    #[test]
+    fn unanimous_answers_have_no_sampling_spread() {
+        assert!(close(Tally::new(10, 0, 0).margin_of_error().unwrap(), 0.0));
+        assert!(close(Tally::new(0, 4, 0).margin_of_error().unwrap(), 0.0));
+    }
+
+    #[test]
+    fn recording_counts_into_the_right_group() {
+        let mut tally = Tally::default();
+        tally.record(Category::Promoter);
+        tally.record(Category::Passive);
+        tally.record(Category::Detractor);
+        tally.record(Category::Detractor);
+        assert_eq!(tally, Tally::new(1, 1, 2));
+        assert_eq!(tally.responses(), 4);
+    }
+
+    fn tallies() -> impl Strategy<Value = Tally> {
+        (0u64..5_000, 0u64..5_000, 0u64..5_000).prop_map(|(p, n, d)| Tally::new(p, n, d))
+    }
+
+    proptest! {
+        #[test]
+        fn nps_stays_within_the_scale(tally in tallies()) {
+            if let Some(nps) = tally.nps() {
+                prop_assert!((-100.0..=100.0).contains(&nps));
+                let interval = tally.interval().unwrap();
+                prop_assert!(interval.low <= nps && nps <= interval.high);
+                prop_assert!(interval.low >= -100.0 && interval.high <= 100.0);
+            }
+        }
+
+        #[test]
+        fn swapping_promoters_and_detractors_negates_the_score(tally in tallies()) {
+            let mirrored = Tally::new(tally.detractors, tally.passives, tally.promoters);
+            prop_assert_eq!(tally.nps().map(|v| -v), mirrored.nps());
+            prop_assert_eq!(tally.margin_of_error(), mirrored.margin_of_error());
+        }
+
+        #[test]
+        fn the_interval_narrows_as_the_same_mix_grows(tally in tallies(), factor in 2u64..50) {
+            prop_assume!(tally.responses() > 0);
+            let bigger = Tally::new(tally.promoters * factor, tally.passives * factor, tally.detractors * factor);
+            prop_assert!(close(bigger.nps().unwrap(), tally.nps().unwrap()));
+            prop_assert!(bigger.margin_of_error().unwrap() <= tally.margin_of_error().unwrap() + 1e-9);
+        }
+
+        #[test]
+        fn merging_tallies_adds_their_counts(a in tallies(), b in tallies()) {
+            let mut merged = a;
+            merged += b;
+            prop_assert_eq!(merged.responses(), a.responses() + b.responses());
+        }
+    }
+}

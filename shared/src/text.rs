@@ -1,0 +1,299 @@
+//! Strings that carry a rule: site keys, touchpoint names, page URLs and comments.
+//!
+//! Each type can only be made by parsing, so anything holding one has already passed the rule.
+//! All of them refuse the NUL character, which PostgreSQL cannot store in text.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Nothing but white space, or nothing at all.
+    #[error("{what} is empty")]
+    Empty {
+        /// What was being parsed, e.g. "a touchpoint name".
+        what: &'static str,
+    },
+    /// Longer than the limit, counted in characters.
+    #[error("{what} is longer than {max} characters")]
+    TooLong {
+        /// What was being parsed.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// Breaks the type's rule about which characters may appear where.
+    #[error("{what} {rule}")]
+    Invalid {
+        /// What was being parsed.
+        what: &'static str,
+        /// The rule, phrased to follow `what`.
+        rule: &'static str,
+    },
+}
+
+/// Defines the conversions every rule-carrying string shares; `parse` holds the rule itself.
+macro_rules! text_type {
+    ($name:ident) => {
+        impl $name {
+            /// The checked text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = TextError;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+/// The public key of a site, as written in the script tag's `data-site`.
+///
+/// 1 to 64 characters of `A–Z`, `a–z`, `0–9`, `_` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SiteKey(String);
+text_type!(SiteKey);
+
+impl SiteKey {
+    /// The longest site key, in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Checks `text` against the site key rule.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "a site key";
+        check_length(WHAT, text, Self::MAX_CHARS)?;
+        if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "may contain only letters, digits, '_' and '-'",
+            });
+        }
+        Ok(SiteKey(text.to_owned()))
+    }
+}
+
+/// The name of a moment in a visitor's journey, such as `page_view` or `pricing_viewed`.
+///
+/// 1 to 64 characters: a lower-case letter, then lower-case letters, digits, `_`, `.` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TouchpointName(String);
+text_type!(TouchpointName);
+
+impl TouchpointName {
+    /// The longest touchpoint name, in characters.
+    pub const MAX_CHARS: usize = 64;
+    /// The touchpoint the widget records for every page a visitor sees.
+    pub const PAGE_VIEW: &'static str = "page_view";
+
+    /// Checks `text` against the touchpoint name rule.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "a touchpoint name";
+        check_length(WHAT, text, Self::MAX_CHARS)?;
+        let mut bytes = text.bytes();
+        let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+        let rest_allowed = bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+        if !(starts_with_letter && rest_allowed) {
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "must start with a lower-case letter and contain only a-z, 0-9, '_', '.' and '-'",
+            });
+        }
+        Ok(TouchpointName(text.to_owned()))
+    }
+
+    /// The built-in `page_view` touchpoint.
+    pub fn page_view() -> Self {
+        TouchpointName(Self::PAGE_VIEW.to_owned())
+    }
+}
+
+/// The address of a page a visitor saw: an `http` or `https` URL without its query string or
+/// fragment.
+///
+/// Parsing drops everything from the first `?` or `#`: query strings carry e-mail addresses,
+/// tokens and session ids, which have no place in a feedback store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PageUrl(String);
+text_type!(PageUrl);
+
+impl PageUrl {
+    /// The longest URL kept, in characters (after the query and fragment are dropped).
+    pub const MAX_CHARS: usize = 2048;
+
+    /// Checks `text` and keeps its scheme, host and path.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "a page URL";
+        let without_query = text.split(['?', '#']).next().unwrap_or_default();
+        check_length(WHAT, without_query, Self::MAX_CHARS)?;
+        let lower = without_query.get(..8).unwrap_or(without_query).to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(TextError::Invalid { what: WHAT, rule: "must start with http:// or https://" });
+        }
+        if without_query.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "may not contain white space or control characters",
+            });
+        }
+        Ok(PageUrl(without_query.to_owned()))
+    }
+}
+
+/// What a respondent wrote in answer to the follow-up question, trimmed, 1 to 2000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Comment(String);
+text_type!(Comment);
+
+impl Comment {
+    /// The longest comment, in characters.
+    pub const MAX_CHARS: usize = 2000;
+
+    /// Trims `text` and checks its length and characters.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "a comment";
+        let trimmed = text.trim();
+        check_length(WHAT, trimmed, Self::MAX_CHARS)?;
+        if trimmed.contains('\0') {
+            return Err(TextError::Invalid { what: WHAT, rule: "may not contain the NUL character" });
+        }
+        Ok(Comment(trimmed.to_owned()))
+    }
+
+    /// Like [`Comment::parse`], but an empty or blank text means "no comment" rather than an
+    /// error: a respondent who typed only spaces still gave a score worth keeping.
+    pub fn parse_optional(text: &str) -> Result<Option<Self>, TextError> {
+        match Self::parse(text) {
+            Ok(comment) => Ok(Some(comment)),
+            Err(TextError::Empty { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+fn check_length(what: &'static str, text: &str, max: usize) -> Result<(), TextError> {
+    if text.is_empty() {
+        return Err(TextError::Empty { what });
+    }
+    // Counting stops just past the limit, so a hostile megabyte costs no more than a short text.
+    if text.chars().nth(max).is_some() {
+        return Err(TextError::TooLong { what, max });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn site_keys_allow_letters_digits_dash_and_underscore() {
+        assert!(SiteKey::parse("demo").is_ok());
+        assert!(SiteKey::parse("Shop_2-eu").is_ok());
+        assert!(matches!(SiteKey::parse(""), Err(TextError::Empty { .. })));
+        assert!(matches!(SiteKey::parse("a b"), Err(TextError::Invalid { .. })));
+        assert!(matches!(SiteKey::parse("ü"), Err(TextError::Invalid { .. })));
+        assert!(matches!(SiteKey::parse(&"k".repeat(65)), Err(TextError::TooLong { max: 64, .. })));
+        assert!(SiteKey::parse(&"k".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn touchpoint_names_start_with_a_letter() {
+        for good in ["page_view", "pricing_viewed", "checkout.step-2", "a"] {
+            assert!(TouchpointName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1st", "_x", "Pricing", "has space", "emoji😀", "semi;colon"] {
+            assert!(TouchpointName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(TouchpointName::parse(&"a".repeat(65)).is_err());
+        assert_eq!(TouchpointName::page_view().as_str(), "page_view");
+    }
+
+    #[test]
+    fn page_urls_lose_their_query_and_fragment() {
+        let url = PageUrl::parse("https://shop.example/cart?email=a@b.example#top").unwrap();
+        assert_eq!(url.as_str(), "https://shop.example/cart");
+        assert_eq!(PageUrl::parse("HTTP://Shop.example/").unwrap().as_str(), "HTTP://Shop.example/");
+    }
+
+    #[test]
+    fn page_urls_must_be_web_addresses() {
+        for bad in ["", "javascript:alert(1)", "ftp://x", "https://a b", "https://a\u{0}", "?x=1"] {
+            assert!(PageUrl::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("https://a.example/{}", "p".repeat(2048));
+        assert!(matches!(PageUrl::parse(&long), Err(TextError::TooLong { .. })));
+    }
+
+    #[test]
+    fn comments_are_trimmed_and_bounded() {
+        assert_eq!(Comment::parse("  Fast delivery \n").unwrap().as_str(), "Fast delivery");
+        assert!(matches!(Comment::parse("   "), Err(TextError::Empty { .. })));
+        assert_eq!(Comment::parse_optional("  ").unwrap(), None);
+        assert!(Comment::parse("nul\0byte").is_err());
+        assert!(Comment::parse(&"é".repeat(2000)).is_ok());
+        assert!(Comment::parse(&"é".repeat(2001)).is_err());
+        assert!(Comment::parse("<script>alert(1)</script>").is_ok(), "kept as text, rendered as text");
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let error = TouchpointName::parse("").unwrap_err();
+        assert_eq!(error.to_string(), "a touchpoint name is empty");
+        let error = Comment::parse(&"x".repeat(3000)).unwrap_err();
+        assert_eq!(error.to_string(), "a comment is longer than 2000 characters");
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(text in any::<String>()) {
+            let _ = SiteKey::parse(&text);
+            let _ = TouchpointName::parse(&text);
+            let _ = PageUrl::parse(&text);
+            let _ = Comment::parse_optional(&text);
+        }
+
+        #[test]
+        fn valid_touchpoint_names_round_trip(text in "[a-z][a-z0-9_.-]{0,63}") {
+            let name = TouchpointName::parse(&text).unwrap();
+            prop_assert_eq!(name.as_str(), text.as_str());
+        }
+
+        #[test]
+        fn parsed_urls_never_keep_a_query(path in "[a-z/]{0,20}", query in "[a-z=&@.]{0,20}") {
+            let url = PageUrl::parse(&format!("https://a.example/{path}?{query}")).unwrap();
+            prop_assert!(!url.as_str().contains('?'));
+        }
+
+        #[test]
+        fn a_parsed_comment_is_never_blank(text in any::<String>()) {
+            if let Ok(Some(comment)) = Comment::parse_optional(&text) {
+                prop_assert!(!comment.as_str().trim().is_empty());
+                prop_assert!(comment.as_str().chars().count() <= Comment::MAX_CHARS);
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! The collect request: what the widget posts to `POST /v1/collect`.
+//!
+//! This is a public contract between widgets already running on visitors' browsers and the
+//! collector; change it on purpose, additively, and keep old widgets working. A request that
+//! deserializes is valid: every field is a checked type, so the collector re-checks nothing.
+//!
+//! ```json
+//! {"site": "demo", "visitor": "0b7c…", "events": [
+//!   {"type": "touchpoint", "id": "5f0e…", "at": 1763900000000, "name": "page_view", "url": "https://shop.example/"},
+//!   {"type": "response", "id": "9a41…", "at": 1763900004000, "score": 9, "comment": "Quick delivery"}
+//! ]}
+//! ```
+
+use crate::score::Score;
+use crate::text::{Comment, PageUrl, SiteKey, TouchpointName};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+/// The largest collect request body the collector reads, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A batch of events from one visitor of one site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectRequest {
+    /// The site's public key, from the script tag.
+    pub site: SiteKey,
+    /// The anonymous visitor, a random id the widget made.
+    pub visitor: VisitorId,
+    /// The events, oldest first.
+    pub events: EventBatch,
+}
+
+/// An anonymous visitor: a random UUID made in the browser, never derived from anything personal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct VisitorId(pub Uuid);
+
+/// The id a browser gave an event when it made it. The collector stores each (site, id) once, so
+/// a batch sent again after a lost acknowledgement changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub Uuid);
+
+/// When something happened, in milliseconds since the Unix epoch (UTC), by the browser's clock.
+///
+/// Only 1970 to the end of 9999 is accepted; how far from the collector's own clock a time may
+/// stray is the collector's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Timestamp(i64);
+
+/// Why a number is not a [`Timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a timestamp is milliseconds since 1970-01-01 up to the end of year 9999, not {0}")]
+pub struct TimestampError(pub i64);
+
+impl Timestamp {
+    /// 9999-12-31T23:59:59.999Z.
+    pub const MAX_MILLIS: i64 = 253_402_300_799_999;
+
+    /// Milliseconds since the Unix epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Timestamp {
+    type Error = TimestampError;
+
+    fn try_from(millis: i64) -> Result<Self, Self::Error> {
+        if (0..=Self::MAX_MILLIS).contains(&millis) {
+            Ok(Timestamp(millis))
+        } else {
+            Err(TimestampError(millis))
+        }
+    }
+}
+
+impl From<Timestamp> for i64 {
+    fn from(timestamp: Timestamp) -> i64 {
+        timestamp.0
+    }
+}
+
+/// One thing that happened during a visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The visitor reached a moment of the journey: a page, or a named moment.
+    Touchpoint {
+        /// The browser-made id of this event.
+        id: EventId,
+        /// When it happened.
+        at: Timestamp,
+        /// Which moment, e.g. `page_view` or `pricing_viewed`.
+        name: TouchpointName,
+        /// The page it happened on.
+        url: PageUrl,
+    },
+    /// The visitor answered the survey.
+    Response {
+        /// The browser-made id of this event.
+        id: EventId,
+        /// When the visitor answered.
+        at: Timestamp,
+        /// The 0–10 answer.
+        score: Score,
+        /// The answer to the follow-up question, if any; blank text counts as none.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "blank_comment_is_none"
+        )]
+        comment: Option<Comment>,
+    },
+}
+
+impl Event {
+    /// The browser-made id of the event.
+    pub fn id(&self) -> EventId {
+        match self {
+            Event::Touchpoint { id, .. } | Event::Response { id, .. } => *id,
+        }
+    }
+
+    /// When the event happened.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Event::Touchpoint { at, .. } | Event::Response { at, .. } => *at,
+        }
+    }
+}
+
+fn blank_comment_is_none<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Comment>, D::Error> {
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(text) => Comment::parse_optional(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// The events of one request: at least one, at most [`EventBatch::MAX_EVENTS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<Event>", into = "Vec<Event>")]
+pub struct EventBatch(Vec<Event>);
+
+/// Why a list of events is not an [`EventBatch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a batch holds 1 to {max} events, not {0}", max = EventBatch::MAX_EVENTS)]
+pub struct BatchSizeError(pub usize);
+
+impl EventBatch {
+    /// The most events one request may carry.
+    pub const MAX_EVENTS: usize = 100;
+
+    /// The events, in the order the browser sent them.
+    pub fn events(&self) -> &[Event] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<Event>> for EventBatch {
+    type Error = BatchSizeError;
+
+    fn try_from(events: Vec<Event>) -> Result<Self, Self::Error> {
+        if (1..=Self::MAX_EVENTS).contains(&events.len()) {
+            Ok(EventBatch(events))
+        } else {
+            Err(BatchSizeError(events.len()))
+        }
+    }
+}
+
+impl From<EventBatch> for Vec<Event> {
+    fn from(batch: EventBatch) -> Vec<Event> {
+        batch.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VISITOR: &str = "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a";
+    const EVENT: &str = "5f0e2b1c-3d4e-4f5a-8b6c-7d8e9f0a1b2c";
+
+    fn request(events: &str) -> String {
+        format!(r#"{{"site":"demo","visitor":"{VISITOR}","events":[{events}]}}"#)
+    }
+
+    #[test]
+    fn a_touchpoint_and_a_response_parse() {
+        let json = request(&format!(
+            r#"{{"type":"touchpoint","id":"{EVENT}","at":1763900000000,"name":"page_view","url":"https://shop.example/?q=1"}},
+               {{"type":"response","id":"{EVENT}","at":1763900004000,"score":9,"comment":" Quick "}}"#
+        ));
+        let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed.site.as_str(), "demo");
+        let events = parsed.events.events();
+        assert_eq!(events.len(), 2);
+        match &events[0] {
+            Event::Touchpoint { name, url, .. } => {
+                assert_eq!(name.as_str(), "page_view");
+                assert_eq!(url.as_str(), "https://shop.example/");
+            }
+            other => panic!("expected a touchpoint, got {other:?}"),
+        }
+        match &events[1] {
+            Event::Response { score, comment, at, .. } => {
+                assert_eq!(score.value(), 9);
+                assert_eq!(comment.as_ref().unwrap().as_str(), "Quick");
+                assert_eq!(at.millis(), 1_763_900_004_000);
+            }
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn blank_or_missing_comments_are_none() {
+        for comment in [r#","comment":"   ""#, r#","comment":null"#, ""] {
+            let json = request(&format!(
+                r#"{{"type":"response","id":"{EVENT}","at":1,"score":0{comment}}}"#
+            ));
+            let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
+            assert!(matches!(&parsed.events.events()[0], Event::Response { comment: None, .. }));
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_a_reason() {
+        let cases = [
+            (request(""), "a batch holds 1 to 100 events, not 0"),
+            (
+                request(&format!(r#"{{"type":"response","id":"{EVENT}","at":1,"score":11}}"#)),
+                "a score is a whole number from 0 to 10, not 11",
+            ),
+            (
+                request(&format!(r#"{{"type":"response","id":"{EVENT}","at":-5,"score":1}}"#)),
+                "a timestamp is milliseconds",
+            ),
+            (
+                request(&format!(r#"{{"type":"click","id":"{EVENT}","at":1}}"#)),
+                "unknown variant `click`",
+            ),
+            (
+                request(&format!(
+                    r#"{{"type":"touchpoint","id":"{EVENT}","at":1,"name":"Bad Name","url":"https://a.example/"}}"#
+                )),
+                "a touchpoint name must start with a lower-case letter",
+            ),
+            (
+                request(r#"{"type":"response","id":"not-a-uuid","at":1,"score":1}"#),
+                "UUID",
+            ),
+            (
+                format!(r#"{{"site":"de mo","visitor":"{VISITOR}","events":[]}}"#),
+                "a site key may contain only",
+            ),
+        ];
+        for (json, expected) in cases {
+            let error = serde_json::from_str::<CollectRequest>(&json).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_of_more_than_a_hundred_events_is_refused() {
+        let event = format!(r#"{{"type":"response","id":"{EVENT}","at":1,"score":1}}"#);
+        let hundred = vec![event.as_str(); 100].join(",");
+        assert!(serde_json::from_str::<CollectRequest>(&request(&hundred)).is_ok());
+        let hundred_and_one = vec![event.as_str(); 101].join(",");
+        let error = serde_json::from_str::<CollectRequest>(&request(&hundred_and_one)).unwrap_err();
+        assert!(error.to_string().contains("not 101"), "{error}");
+    }
+
+    #[test]
+    fn timestamps_cover_1970_to_9999() {
+        assert!(Timestamp::try_from(0).is_ok());
+        assert!(Timestamp::try_from(Timestamp::MAX_MILLIS).is_ok());
+        assert!(Timestamp::try_from(Timestamp::MAX_MILLIS + 1).is_err());
+        assert!(Timestamp::try_from(-1).is_err());
+    }
+
+    fn events() -> impl Strategy<Value = Event> {
+        let id = any::<u128>().prop_map(|n| EventId(Uuid::from_u128(n)));
+        let at = (0..=Timestamp::MAX_MILLIS).prop_map(|ms| Timestamp::try_from(ms).unwrap());
+        let touchpoint = (id.clone(), at.clone(), "[a-z][a-z0-9_]{0,20}", "[a-z/]{0,30}").prop_map(
+            |(id, at, name, path)| Event::Touchpoint {
+                id,
+                at,
+                name: TouchpointName::parse(&name).unwrap(),
+                url: PageUrl::parse(&format!("https://shop.example/{path}")).unwrap(),
+            },
+        );
+        let response = (id, at, 0u8..=10, proptest::option::of("[^\0]{0,40}")).prop_map(
+            |(id, at, score, comment)| Event::Response {
+                id,
+                at,
+                score: Score::try_from(score).unwrap(),
+                comment: comment.and_then(|text| Comment::parse_optional(&text).unwrap()),
+            },
+        );
+        prop_oneof![touchpoint, response]
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip_through_json(list in proptest::collection::vec(events(), 1..20), visitor in any::<u128>()) {
+            let request = CollectRequest {
+                site: SiteKey::parse("demo").unwrap(),
+                visitor: VisitorId(Uuid::from_u128(visitor)),
+                events: EventBatch::try_from(list).unwrap(),
+            };
+            let json = serde_json::to_string(&request).unwrap();
+            prop_assert_eq!(serde_json::from_str::<CollectRequest>(&json).unwrap(), request);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parser(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = serde_json::from_slice::<CollectRequest>(&bytes);
+        }
+    }
+}

@@ -94,7 +94,11 @@ mod tests {
             (10, Category::Promoter),
         ];
         for (value, category) in expected {
-            assert_eq!(Score::try_from(value).unwrap().category(), category, "score {value}");
+            assert_eq!(
+                Score::try_from(value).unwrap().category(),
+                category,
+                "score {value}"
+            );
         }
     }
 

@@ -29,15 +29,24 @@ pub struct Interval {
 impl Tally {
     /// A tally of the given counts.
     pub fn new(promoters: u64, passives: u64, detractors: u64) -> Self {
-        Tally { promoters, passives, detractors }
+        Tally {
+            promoters,
+            passives,
+            detractors,
+        }
     }
 
     /// Counts one more answer in `category`.
     pub fn record(&mut self, category: Category) {
+        self.record_many(category, 1);
+    }
+
+    /// Counts `count` more answers in `category`.
+    pub fn record_many(&mut self, category: Category, count: u64) {
         match category {
-            Category::Promoter => self.promoters += 1,
-            Category::Passive => self.passives += 1,
-            Category::Detractor => self.detractors += 1,
+            Category::Promoter => self.promoters += count,
+            Category::Passive => self.passives += count,
+            Category::Detractor => self.detractors += count,
         }
     }
 
@@ -79,7 +88,12 @@ impl Tally {
     /// The shares of promoters and detractors, or `None` without answers.
     fn shares(&self) -> Option<(f64, f64)> {
         let n = self.responses();
-        (n > 0).then(|| (self.promoters as f64 / n as f64, self.detractors as f64 / n as f64))
+        (n > 0).then(|| {
+            (
+                self.promoters as f64 / n as f64,
+                self.detractors as f64 / n as f64,
+            )
+        })
     }
 }
 

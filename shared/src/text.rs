@@ -80,7 +80,10 @@ impl SiteKey {
     pub fn parse(text: &str) -> Result<Self, TextError> {
         const WHAT: &str = "a site key";
         check_length(WHAT, text, Self::MAX_CHARS)?;
-        if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(TextError::Invalid {
                 what: WHAT,
                 rule: "may contain only letters, digits, '_' and '-'",
@@ -147,11 +150,20 @@ impl PageUrl {
         const WHAT: &str = "a page URL";
         let without_query = text.split(['?', '#']).next().unwrap_or_default();
         check_length(WHAT, without_query, Self::MAX_CHARS)?;
-        let lower = without_query.get(..8).unwrap_or(without_query).to_ascii_lowercase();
+        let lower = without_query
+            .get(..8)
+            .unwrap_or(without_query)
+            .to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-            return Err(TextError::Invalid { what: WHAT, rule: "must start with http:// or https://" });
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "must start with http:// or https://",
+            });
         }
-        if without_query.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if without_query
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(TextError::Invalid {
                 what: WHAT,
                 rule: "may not contain white space or control characters",
@@ -177,7 +189,10 @@ impl Comment {
         let trimmed = text.trim();
         check_length(WHAT, trimmed, Self::MAX_CHARS)?;
         if trimmed.contains('\0') {
-            return Err(TextError::Invalid { what: WHAT, rule: "may not contain the NUL character" });
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "may not contain the NUL character",
+            });
         }
         Ok(Comment(trimmed.to_owned()))
     }
@@ -214,9 +229,18 @@ mod tests {
         assert!(SiteKey::parse("demo").is_ok());
         assert!(SiteKey::parse("Shop_2-eu").is_ok());
         assert!(matches!(SiteKey::parse(""), Err(TextError::Empty { .. })));
-        assert!(matches!(SiteKey::parse("a b"), Err(TextError::Invalid { .. })));
-        assert!(matches!(SiteKey::parse("ü"), Err(TextError::Invalid { .. })));
-        assert!(matches!(SiteKey::parse(&"k".repeat(65)), Err(TextError::TooLong { max: 64, .. })));
+        assert!(matches!(
+            SiteKey::parse("a b"),
+            Err(TextError::Invalid { .. })
+        ));
+        assert!(matches!(
+            SiteKey::parse("ü"),
+            Err(TextError::Invalid { .. })
+        ));
+        assert!(matches!(
+            SiteKey::parse(&"k".repeat(65)),
+            Err(TextError::TooLong { max: 64, .. })
+        ));
         assert!(SiteKey::parse(&"k".repeat(64)).is_ok());
     }
 
@@ -225,7 +249,15 @@ mod tests {
         for good in ["page_view", "pricing_viewed", "checkout.step-2", "a"] {
             assert!(TouchpointName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "1st", "_x", "Pricing", "has space", "emoji😀", "semi;colon"] {
+        for bad in [
+            "",
+            "1st",
+            "_x",
+            "Pricing",
+            "has space",
+            "emoji😀",
+            "semi;colon",
+        ] {
             assert!(TouchpointName::parse(bad).is_err(), "{bad}");
         }
         assert!(TouchpointName::parse(&"a".repeat(65)).is_err());
@@ -236,27 +268,49 @@ mod tests {
     fn page_urls_lose_their_query_and_fragment() {
         let url = PageUrl::parse("https://shop.example/cart?email=a@b.example#top").unwrap();
         assert_eq!(url.as_str(), "https://shop.example/cart");
-        assert_eq!(PageUrl::parse("HTTP://Shop.example/").unwrap().as_str(), "HTTP://Shop.example/");
+        assert_eq!(
+            PageUrl::parse("HTTP://Shop.example/").unwrap().as_str(),
+            "HTTP://Shop.example/"
+        );
     }
 
     #[test]
     fn page_urls_must_be_web_addresses() {
-        for bad in ["", "javascript:alert(1)", "ftp://x", "https://a b", "https://a\u{0}", "?x=1"] {
+        for bad in [
+            "",
+            "javascript:alert(1)",
+            "ftp://x",
+            "https://a b",
+            "https://a\u{0}",
+            "?x=1",
+        ] {
             assert!(PageUrl::parse(bad).is_err(), "{bad:?}");
         }
         let long = format!("https://a.example/{}", "p".repeat(2048));
-        assert!(matches!(PageUrl::parse(&long), Err(TextError::TooLong { .. })));
+        assert!(matches!(
+            PageUrl::parse(&long),
+            Err(TextError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn comments_are_trimmed_and_bounded() {
-        assert_eq!(Comment::parse("  Fast delivery \n").unwrap().as_str(), "Fast delivery");
-        assert!(matches!(Comment::parse("   "), Err(TextError::Empty { .. })));
+        assert_eq!(
+            Comment::parse("  Fast delivery \n").unwrap().as_str(),
+            "Fast delivery"
+        );
+        assert!(matches!(
+            Comment::parse("   "),
+            Err(TextError::Empty { .. })
+        ));
         assert_eq!(Comment::parse_optional("  ").unwrap(), None);
         assert!(Comment::parse("nul\0byte").is_err());
         assert!(Comment::parse(&"é".repeat(2000)).is_ok());
         assert!(Comment::parse(&"é".repeat(2001)).is_err());
-        assert!(Comment::parse("<script>alert(1)</script>").is_ok(), "kept as text, rendered as text");
+        assert!(
+            Comment::parse("<script>alert(1)</script>").is_ok(),
+            "kept as text, rendered as text"
+        );
     }
 
     #[test]
@@ -264,7 +318,10 @@ mod tests {
         let error = TouchpointName::parse("").unwrap_err();
         assert_eq!(error.to_string(), "a touchpoint name is empty");
         let error = Comment::parse(&"x".repeat(3000)).unwrap_err();
-        assert_eq!(error.to_string(), "a comment is longer than 2000 characters");
+        assert_eq!(
+            error.to_string(),
+            "a comment is longer than 2000 characters"
+        );
     }
 
     proptest! {

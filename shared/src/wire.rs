@@ -208,7 +208,9 @@ mod tests {
             other => panic!("expected a touchpoint, got {other:?}"),
         }
         match &events[1] {
-            Event::Response { score, comment, at, .. } => {
+            Event::Response {
+                score, comment, at, ..
+            } => {
                 assert_eq!(score.value(), 9);
                 assert_eq!(comment.as_ref().unwrap().as_str(), "Quick");
                 assert_eq!(at.millis(), 1_763_900_004_000);
@@ -224,7 +226,10 @@ mod tests {
                 r#"{{"type":"response","id":"{EVENT}","at":1,"score":0{comment}}}"#
             ));
             let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
-            assert!(matches!(&parsed.events.events()[0], Event::Response { comment: None, .. }));
+            assert!(matches!(
+                &parsed.events.events()[0],
+                Event::Response { comment: None, .. }
+            ));
         }
     }
 
@@ -233,11 +238,15 @@ mod tests {
         let cases = [
             (request(""), "a batch holds 1 to 100 events, not 0"),
             (
-                request(&format!(r#"{{"type":"response","id":"{EVENT}","at":1,"score":11}}"#)),
+                request(&format!(
+                    r#"{{"type":"response","id":"{EVENT}","at":1,"score":11}}"#
+                )),
                 "a score is a whole number from 0 to 10, not 11",
             ),
             (
-                request(&format!(r#"{{"type":"response","id":"{EVENT}","at":-5,"score":1}}"#)),
+                request(&format!(
+                    r#"{{"type":"response","id":"{EVENT}","at":-5,"score":1}}"#
+                )),
                 "a timestamp is milliseconds",
             ),
             (
@@ -260,8 +269,13 @@ mod tests {
             ),
         ];
         for (json, expected) in cases {
-            let error = serde_json::from_str::<CollectRequest>(&json).unwrap_err().to_string();
-            assert!(error.contains(expected), "{error:?} should mention {expected:?}");
+            let error = serde_json::from_str::<CollectRequest>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
         }
     }
 
@@ -286,14 +300,18 @@ mod tests {
     fn events() -> impl Strategy<Value = Event> {
         let id = any::<u128>().prop_map(|n| EventId(Uuid::from_u128(n)));
         let at = (0..=Timestamp::MAX_MILLIS).prop_map(|ms| Timestamp::try_from(ms).unwrap());
-        let touchpoint = (id.clone(), at.clone(), "[a-z][a-z0-9_]{0,20}", "[a-z/]{0,30}").prop_map(
-            |(id, at, name, path)| Event::Touchpoint {
+        let touchpoint = (
+            id.clone(),
+            at.clone(),
+            "[a-z][a-z0-9_]{0,20}",
+            "[a-z/]{0,30}",
+        )
+            .prop_map(|(id, at, name, path)| Event::Touchpoint {
                 id,
                 at,
                 name: TouchpointName::parse(&name).unwrap(),
                 url: PageUrl::parse(&format!("https://shop.example/{path}")).unwrap(),
-            },
-        );
+            });
         let response = (id, at, 0u8..=10, proptest::option::of("[^\0]{0,40}")).prop_map(
             |(id, at, score, comment)| Event::Response {
                 id,

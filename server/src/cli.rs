@@ -1,0 +1,278 @@
+//! The command line: every flag has a `TOUCHSTONE_…` environment twin, and the defaults work
+//! with no flags at all (a SQLite file in the working directory, `127.0.0.1:8080`).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use touchstone_server::api_key::ApiKey;
+use touchstone_server::site::{Origin, Site};
+use touchstone_server::startup::{Application, ServeSettings};
+use touchstone_server::store::{self, NewSite, Store};
+use touchstone_shared::SiteKey;
+
+/// Touchstone: Net Promoter Score surveys and customer journeys, self-hosted.
+#[derive(Debug, Parser)]
+#[command(name = "touchstone", version)]
+pub struct Cli {
+    /// The database: `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "TOUCHSTONE_DATABASE_URL",
+        default_value = "sqlite://touchstone.db",
+        global = true
+    )]
+    database_url: String,
+
+    /// How logs are written to standard error.
+    #[arg(long, env = "TOUCHSTONE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the collector: the collect endpoint, the query API, the loader and the widget.
+    Serve(ServeArgs),
+    /// Set up and list sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Manage read API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address to listen on. Port 0 picks a free one.
+    #[arg(long, env = "TOUCHSTONE_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// The folder with `loader.js` and the static pages served at `/`.
+    #[arg(long, env = "TOUCHSTONE_WWW_DIR", default_value = "www")]
+    www_dir: PathBuf,
+    /// The folder with the built widget (`cargo xtask build-widget` writes it).
+    #[arg(long, env = "TOUCHSTONE_WIDGET_DIR", default_value = "target/widget")]
+    widget_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum SiteCommand {
+    /// Register a website; prints its public site key and a secret read API key.
+    Create {
+        /// A name for people, e.g. "Acme shop".
+        #[arg(long)]
+        name: String,
+        /// A browser origin whose pages may send answers, e.g. https://shop.example. Repeat for
+        /// several.
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        /// Choose the public site key instead of a random one (letters, digits, `_`, `-`).
+        #[arg(long)]
+        key: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered sites.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Make another read API key for a site; prints it once.
+    Create {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// Sends `tracing` output (and `log` output from libraries) to standard error, filtered by
+    /// `TOUCHSTONE_LOG` (default `info`).
+    pub fn init_logging(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("TOUCHSTONE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        match self.log_format {
+            LogFormat::Human => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
+
+    /// Runs the chosen command.
+    pub async fn run(self) -> Result<()> {
+        match self.command {
+            Command::Serve(args) => serve(&self.database_url, args).await,
+            Command::Site(command) => {
+                let store = open(&self.database_url).await?;
+                match command {
+                    SiteCommand::Create {
+                        name,
+                        origins,
+                        key,
+                        json,
+                    } => create_site(store.as_ref(), name, &origins, key.as_deref(), json).await,
+                    SiteCommand::List { json } => list_sites(store.as_ref(), json).await,
+                }
+            }
+            Command::Key(KeyCommand::Create { site, json }) => {
+                let store = open(&self.database_url).await?;
+                create_key(store.as_ref(), &site, json).await
+            }
+        }
+    }
+}
+
+async fn open(database_url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    store::connect(database_url)
+        .await
+        .context("opening the database")
+}
+
+async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
+    let settings = ServeSettings {
+        bind: args.bind,
+        database_url: database_url.to_owned(),
+        www_dir: args.www_dir,
+        widget_dir: args.widget_dir,
+    };
+    let application = Application::build(&settings).await?;
+    // On standard output, one stable line that scripts and tests can wait for.
+    println!("touchstone: listening on http://{}", application.address());
+    tracing::info!(address = %application.address(), "collector started");
+    application.run_until_stopped().await.context("serving")?;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+async fn create_site(
+    store: &dyn Store,
+    name: String,
+    origins: &[String],
+    key: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let key = match key {
+        Some(key) => SiteKey::parse(key)?,
+        None => random_site_key()?,
+    };
+    let origins = origins
+        .iter()
+        .map(|origin| Origin::parse(origin))
+        .collect::<Result<Vec<_>, _>>()?;
+    let api_key = ApiKey::generate().context("drawing a random API key")?;
+    let site = store
+        .create_site(
+            &NewSite::new(key, name, origins),
+            &api_key.hash(),
+            api_key.prefix(),
+        )
+        .await?;
+    if json {
+        println!(
+            "{}",
+            json!({ "site": site_json(&site), "api_key": api_key.reveal() })
+        );
+    } else {
+        println!("Created site {:?}.", site.name);
+        println!("  site key (public, for the script tag): {}", site.key);
+        println!(
+            "  read API key (secret, shown only now):  {}",
+            api_key.reveal()
+        );
+        println!(
+            "  origins allowed to send answers:        {}",
+            join_origins(&site)
+        );
+        println!();
+        println!("Paste this into every page of the site:");
+        println!(
+            r#"  <script async src="https://YOUR-COLLECTOR/touchstone.js" data-site="{}"></script>"#,
+            site.key
+        );
+    }
+    Ok(())
+}
+
+async fn list_sites(store: &dyn Store, json: bool) -> Result<()> {
+    let sites = store.sites().await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(sites.iter().map(site_json).collect())
+        );
+    } else if sites.is_empty() {
+        println!(
+            "No sites yet: create one with `touchstone site create --name NAME --origin URL`."
+        );
+    } else {
+        for site in &sites {
+            println!("{}\t{}\t{}", site.key, site.name, join_origins(site));
+        }
+    }
+    Ok(())
+}
+
+async fn create_key(store: &dyn Store, site: &str, json: bool) -> Result<()> {
+    let site = SiteKey::parse(site)?;
+    let api_key = ApiKey::generate().context("drawing a random API key")?;
+    store
+        .add_api_key(&site, &api_key.hash(), api_key.prefix())
+        .await?;
+    if json {
+        println!(
+            "{}",
+            json!({ "site": site.as_str(), "api_key": api_key.reveal() })
+        );
+    } else {
+        println!(
+            "New read API key for {site} (secret, shown only now): {}",
+            api_key.reveal()
+        );
+    }
+    Ok(())
+}
+
+fn site_json(site: &Site) -> serde_json::Value {
+    json!({
+        "key": site.key.as_str(),
+        "name": site.name,
+        "origins": site.origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
+    })
+}
+
+fn join_origins(site: &Site) -> String {
+    site.origins
+        .iter()
+        .map(Origin::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// 64 random bits as 16 hex digits: public, but not guessable in bulk.
+fn random_site_key() -> Result<SiteKey> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).context("drawing a random site key")?;
+    Ok(SiteKey::parse(&hex::encode(bytes))?)
+}

@@ -1,0 +1,155 @@
+//! The one error type at the HTTP edge. Every error reaches the client as JSON with a stable
+//! machine-readable `code` and a human `message`; causes of server-side failures go to the log,
+//! never to the client.
+
+use crate::store::StoreError;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use touchstone_shared::SiteKey;
+
+/// Seconds a client should wait before retrying after a `503`.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `invalid_encoding`: the body is not UTF-8.
+    #[error("the request body is not valid UTF-8")]
+    InvalidEncoding,
+    /// 400 `malformed_json`: the body is not JSON, or is cut short.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// 400 `invalid_request`: well-formed JSON that breaks a rule (a score of 11, a bad name…).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 400 `invalid_parameter`: a query-string parameter is wrong.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// 401 `unauthorized`: no API key, or not a valid key for this site.
+    #[error("a valid API key for this site is required: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// 403 `origin_not_allowed`: a browser on an origin the site did not register posted.
+    #[error(
+        "pages on {0} may not send answers for this site; register the origin for the site first"
+    )]
+    OriginNotAllowed(String),
+    /// 404 `unknown_site`: the collect request names no registered site.
+    #[error("no site has the key {0}")]
+    UnknownSite(SiteKey),
+    /// 404 `not_found`: nothing lives at this path.
+    #[error("there is nothing at this path")]
+    NotFound,
+    /// 405 `method_not_allowed`: the path exists, the method does not.
+    #[error("this path does not take that method")]
+    MethodNotAllowed,
+    /// 413 `payload_too_large`: the body is over the limit.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 415 `unsupported_media_type`: the body is neither `application/json` nor `text/plain`.
+    #[error("send the body as application/json or text/plain")]
+    UnsupportedMediaType,
+    /// 503 `storage_unavailable`, with `Retry-After`: the database cannot take the request now;
+    /// nothing was stored.
+    #[error("storage is unavailable, nothing was stored; try again shortly")]
+    StorageUnavailable(#[source] StoreError),
+    /// 503 `widget_not_built`: the collector was started without a built widget.
+    #[error("the widget has not been built: run `cargo xtask build-widget` and restart")]
+    WidgetNotBuilt,
+    /// 500 `internal`: a bug or a broken database. Details are logged, not sent.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ApiError::StorageUnavailable(error),
+            StoreError::UnknownSite(site) => ApiError::UnknownSite(site),
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+impl ApiError {
+    /// The stable machine-readable code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidEncoding => "invalid_encoding",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidParameter(_) => "invalid_parameter",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
+            ApiError::UnknownSite(_) => "unknown_site",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::StorageUnavailable(_) => "storage_unavailable",
+            ApiError::WidgetNotBuilt => "widget_not_built",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidEncoding
+            | ApiError::MalformedJson(_)
+            | ApiError::InvalidRequest(_)
+            | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::UnknownSite(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::StorageUnavailable(_) | ApiError::WidgetNotBuilt => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = ?cause_chain(cause), "request failed")
+            }
+            ApiError::StorageUnavailable(cause) => {
+                tracing::warn!(error = ?cause_chain(cause), "storage unavailable")
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        }
+        response.json(ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+        })
+    }
+}
+
+/// The error and its causes, one per line, for the log.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

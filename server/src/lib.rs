@@ -1,0 +1,14 @@
+//! The Touchstone collector: it stores the touchpoints and survey answers widgets send, and
+//! answers marketers' questions about them over an HTTP API.
+//!
+//! `main.rs` only parses the command line; everything else lives here so the tests can start
+//! the real application in-process.
+
+pub mod api_key;
+pub mod auth;
+pub mod error;
+pub mod period;
+pub mod routes;
+pub mod site;
+pub mod startup;
+pub mod store;

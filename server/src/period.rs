@@ -1,0 +1,126 @@
+//! The period a report covers, from the `from` and `to` query parameters.
+//!
+//! Each bound is a date (`2026-11-01`, a whole UTC day) or an RFC 3339 instant
+//! (`2026-11-01T09:30:00Z`). `from` is inclusive; a `to` date includes that whole day, a `to`
+//! instant is exclusive. A missing bound leaves that side open.
+
+use crate::error::ApiError;
+use crate::store::TimeRange;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+/// The raw query parameters, parsed by [`Period::parse`].
+#[derive(Debug, Deserialize)]
+pub struct PeriodParams {
+    /// The start, inclusive.
+    pub from: Option<String>,
+    /// The end: a date includes that day, an instant is exclusive.
+    pub to: Option<String>,
+}
+
+/// A checked period: `from < to` where both are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    /// The first instant included, or `None` for "since the beginning".
+    pub from: Option<Timestamp>,
+    /// The first instant excluded, or `None` for "until now and beyond".
+    pub to: Option<Timestamp>,
+}
+
+impl Period {
+    /// Parses the query parameters.
+    pub fn parse(params: &PeriodParams) -> Result<Self, ApiError> {
+        let from = params
+            .from
+            .as_deref()
+            .map(|text| bound("from", text, Side::Start))
+            .transpose()?;
+        let to = params
+            .to
+            .as_deref()
+            .map(|text| bound("to", text, Side::End))
+            .transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(ApiError::InvalidParameter(format!(
+                "`from` ({from}) must be before `to` ({to})"
+            )));
+        }
+        Ok(Period { from, to })
+    }
+
+    /// The period as milliseconds, open ends stretched to the whole representable range.
+    pub fn range(&self) -> TimeRange {
+        TimeRange {
+            from: self.from.map_or(i64::MIN, |from| from.as_millisecond()),
+            to: self.to.map_or(i64::MAX, |to| to.as_millisecond()),
+        }
+    }
+}
+
+enum Side {
+    Start,
+    End,
+}
+
+fn bound(name: &str, text: &str, side: Side) -> Result<Timestamp, ApiError> {
+    let invalid = || {
+        ApiError::InvalidParameter(format!(
+            "`{name}` must be a date like 2026-11-01 or an RFC 3339 time like 2026-11-01T09:30:00Z, not {text:?}"
+        ))
+    };
+    if let Ok(instant) = text.parse::<Timestamp>() {
+        return Ok(instant);
+    }
+    let date: Date = text.parse().map_err(|_| invalid())?;
+    let day = match side {
+        Side::Start => date,
+        Side::End => date.tomorrow().map_err(|_| invalid())?,
+    };
+    Ok(day
+        .to_zoned_datetime(TimeZone::UTC)
+        .map_err(|_| invalid())?
+        .timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(from: Option<&str>, to: Option<&str>) -> PeriodParams {
+        PeriodParams {
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_to_date_includes_that_whole_day() {
+        let period = Period::parse(&params(Some("2026-11-01"), Some("2026-11-01"))).unwrap();
+        assert_eq!(period.from.unwrap().to_string(), "2026-11-01T00:00:00Z");
+        assert_eq!(period.to.unwrap().to_string(), "2026-11-02T00:00:00Z");
+    }
+
+    #[test]
+    fn instants_are_taken_as_given() {
+        let period = Period::parse(&params(Some("2026-11-01T09:30:00+01:00"), None)).unwrap();
+        assert_eq!(period.from.unwrap().to_string(), "2026-11-01T08:30:00Z");
+        assert_eq!(period.range().to, i64::MAX);
+    }
+
+    #[test]
+    fn nonsense_and_backwards_periods_are_refused() {
+        assert!(Period::parse(&params(Some("yesterday"), None)).is_err());
+        assert!(Period::parse(&params(None, Some("2026-13-01"))).is_err());
+        assert!(Period::parse(&params(Some("2026-11-02"), Some("2026-11-01"))).is_err());
+    }
+
+    #[test]
+    fn no_bounds_means_all_time() {
+        let range = Period::parse(&params(None, None)).unwrap().range();
+        assert_eq!((range.from, range.to), (i64::MIN, i64::MAX));
+    }
+}

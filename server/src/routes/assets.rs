@@ -1,0 +1,158 @@
+//! What browsers load: the loader script at `/touchstone.js`, the built widget under a
+//! content-hashed path, and the static pages in `www/` (the demo shop) at `/`.
+//!
+//! The loader is cached briefly, so a new widget reaches visitors within minutes; the widget's
+//! files are immutable under their hash, so browsers keep them for a year and never see a mix of
+//! old glue and new wasm.
+
+use crate::error::ApiError;
+use actix_files::Files;
+use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, ResponseError, web};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The token in `www/loader.js` replaced by the widget's content-hashed path.
+const WIDGET_BASE_TOKEN: &str = "__TOUCHSTONE_WIDGET_BASE__";
+const GLUE_FILE: &str = "touchstone_widget.js";
+const WASM_FILE: &str = "touchstone_widget_bg.wasm";
+const LOADER_FILE: &str = "loader.js";
+
+/// Why the web assets could not be loaded at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    /// The `www` folder or its loader is missing or unreadable.
+    #[error("reading {path} (start the collector from the repository root, or pass --www-dir)")]
+    Www {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The loader, the widget and where the static pages live, read once at start-up.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    www_dir: PathBuf,
+    widget: Option<Arc<Widget>>,
+}
+
+#[derive(Debug)]
+struct Widget {
+    /// The first 16 hex digits of the SHA-256 of glue and wasm together.
+    hash: String,
+    loader: Bytes,
+    glue: Bytes,
+    wasm: Bytes,
+}
+
+impl Assets {
+    /// Reads `www_dir/loader.js` and the built widget in `widget_dir`. A missing widget is not an
+    /// error: the collector still collects and reports, and `/touchstone.js` says how to build it.
+    pub fn load(www_dir: &Path, widget_dir: &Path) -> Result<Self, AssetError> {
+        let loader_path = www_dir.join(LOADER_FILE);
+        let loader_template =
+            std::fs::read_to_string(&loader_path).map_err(|source| AssetError::Www {
+                path: loader_path,
+                source,
+            })?;
+        let widget = match (
+            std::fs::read(widget_dir.join(GLUE_FILE)),
+            std::fs::read(widget_dir.join(WASM_FILE)),
+        ) {
+            (Ok(glue), Ok(wasm)) => Some(Arc::new(Widget::new(&loader_template, glue, wasm))),
+            _ => {
+                tracing::warn!(dir = %widget_dir.display(), "no built widget found; run `cargo xtask build-widget`");
+                None
+            }
+        };
+        Ok(Assets {
+            www_dir: www_dir.to_path_buf(),
+            widget,
+        })
+    }
+
+    /// The path the widget's files are served under, e.g. `/widget/3f2a9c0d1e4b5a6c`, if built.
+    pub fn widget_base(&self) -> Option<String> {
+        self.widget.as_ref().map(|widget| widget.base())
+    }
+}
+
+impl Widget {
+    fn new(loader_template: &str, glue: Vec<u8>, wasm: Vec<u8>) -> Self {
+        let digest = Sha256::new()
+            .chain_update(&glue)
+            .chain_update(&wasm)
+            .finalize();
+        let hash = hex::encode(&digest[..8]);
+        let loader = loader_template.replace(WIDGET_BASE_TOKEN, &format!("/widget/{hash}"));
+        Widget {
+            hash,
+            loader: loader.into(),
+            glue: glue.into(),
+            wasm: wasm.into(),
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("/widget/{}", self.hash)
+    }
+}
+
+/// Registers the loader, the widget files and, last, the static pages at `/`.
+pub fn configure(cfg: &mut web::ServiceConfig, assets: &Assets) {
+    cfg.app_data(web::Data::new(assets.clone()))
+        .route("/touchstone.js", web::get().to(loader))
+        .route("/widget/{hash}/{file}", web::get().to(widget_file))
+        .service(
+            Files::new("/", &assets.www_dir)
+                .index_file("index.html")
+                .redirect_to_slash_directory()
+                // The loader template is served, filled in, at /touchstone.js only.
+                .path_filter(|path, _| path != Path::new(LOADER_FILE))
+                .default_handler(fn_service(|request: ServiceRequest| async {
+                    let (request, _) = request.into_parts();
+                    Ok(ServiceResponse::new(
+                        request,
+                        ApiError::NotFound.error_response(),
+                    ))
+                })),
+        );
+}
+
+async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
+    let widget = assets.widget.as_ref().ok_or(ApiError::WidgetNotBuilt)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(widget.loader.clone()))
+}
+
+async fn widget_file(
+    assets: web::Data<Assets>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (hash, file) = path.into_inner();
+    let widget = assets
+        .widget
+        .as_ref()
+        .filter(|widget| widget.hash == hash)
+        .ok_or(ApiError::NotFound)?;
+    let (content_type, bytes) = match file.as_str() {
+        GLUE_FILE => ("text/javascript; charset=utf-8", widget.glue.clone()),
+        WASM_FILE => ("application/wasm", widget.wasm.clone()),
+        _ => return Err(ApiError::NotFound),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        // Host pages on any origin import the glue as a module and fetch the wasm: both are
+        // CORS requests.
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(bytes))
+}

@@ -1,0 +1,137 @@
+//! `POST /v1/collect`: where widgets deliver touchpoints and answers.
+//!
+//! A `2xx` means the batch is committed to the database. Widgets send the body as `text/plain`
+//! (so browsers skip the CORS preflight, and `navigator.sendBeacon` can deliver it on page
+//! exit) or as `application/json`.
+
+use crate::error::ApiError;
+use crate::store::{Store, now_millis};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use touchstone_shared::wire::{CollectRequest, MAX_BODY_BYTES};
+
+/// Registers the collect endpoint.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/v1/collect")
+            .wrap(from_fn(allow_any_page_to_read_the_answer))
+            .route(web::post().to(collect))
+            .route(web::method(Method::OPTIONS).to(preflight))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
+            })),
+    );
+}
+
+/// What the collector answers once a batch is stored.
+#[derive(Debug, Serialize)]
+struct Receipt {
+    /// Events in the batch, all of them now stored.
+    accepted: u64,
+    /// Of those, how many were already stored by an earlier delivery of the same events.
+    duplicates: u64,
+}
+
+#[tracing::instrument(name = "collect", skip_all)]
+async fn collect(
+    request: HttpRequest,
+    body: web::Payload,
+    store: web::Data<dyn Store>,
+) -> Result<HttpResponse, ApiError> {
+    require_text_body(&request)?;
+    let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(bytes)) => bytes,
+        // The connection broke mid-body: nothing usable arrived.
+        Ok(Err(_)) => {
+            return Err(ApiError::MalformedJson(
+                "the request body ended early".into(),
+            ));
+        }
+        Err(_) => return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES)),
+    };
+    let batch = parse(&bytes)?;
+    let site = store
+        .site(&batch.site)
+        .await?
+        .ok_or_else(|| ApiError::UnknownSite(batch.site.clone()))?;
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !site.allows_origin(origin) {
+            tracing::warn!(site = %site.key, origin, "refused a batch from an origin the site does not list");
+            return Err(ApiError::OriginNotAllowed(origin.to_owned()));
+        }
+    }
+    let events = batch.events.events();
+    let stored = store
+        .store_events(&site, batch.visitor, events, now_millis())
+        .await?;
+    tracing::debug!(site = %site.key, new = stored.new, duplicates = stored.duplicates, "stored a batch");
+    Ok(HttpResponse::Ok().json(Receipt {
+        accepted: events.len() as u64,
+        duplicates: stored.duplicates,
+    }))
+}
+
+/// Accepts `application/json` and `text/plain`, with any parameters (such as a charset).
+fn require_text_body(request: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let essence = content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/plain")
+    {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Turns the body into a checked request, telling bad encoding, bad JSON and broken rules apart.
+fn parse(bytes: &[u8]) -> Result<CollectRequest, ApiError> {
+    std::str::from_utf8(bytes).map_err(|_| ApiError::InvalidEncoding)?;
+    serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => ApiError::InvalidRequest(error.to_string()),
+        _ => ApiError::MalformedJson(error.to_string()),
+    })
+}
+
+/// Answers the CORS preflight a browser sends before an `application/json` post. Which origins
+/// may post depends on the site named in the body, so that check happens on the post itself.
+async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+/// Lets the page that posted read the answer, errors included, so a widget can tell "stored"
+/// from "rejected" from "try again". The collect endpoint takes no credentials and returns no
+/// secrets; only a refused origin is left unreadable.
+async fn allow_any_page_to_read_the_answer(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = next.call(request).await?;
+    if let Some(origin) = origin
+        && response.status() != StatusCode::FORBIDDEN
+    {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(response)
+}

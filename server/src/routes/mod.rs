@@ -1,0 +1,33 @@
+//! The HTTP routes, one module per group; each owns its DTOs and handlers and registers itself
+//! through a `configure` function.
+
+pub mod assets;
+pub mod collect;
+pub mod health;
+pub mod journey;
+pub mod nps;
+
+use crate::error::ApiError;
+use actix_web::{ResponseError, web};
+
+/// Registers every route. The static pages come last: they answer every path no route took.
+pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|error, _| ApiError::InvalidParameter(error.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|error, _| ApiError::InvalidParameter(error.to_string()).into()),
+    );
+    collect::configure(cfg);
+    nps::configure(cfg);
+    journey::configure(cfg);
+    health::configure(cfg);
+    assets::configure(cfg, assets);
+}
+
+/// The answer for a path nothing serves.
+pub async fn not_found() -> actix_web::HttpResponse {
+    ApiError::NotFound.error_response()
+}

@@ -1,0 +1,92 @@
+//! Start-up as a value: [`Application::build`] opens the database, reads the web assets and binds
+//! the listener; [`Application::run_until_stopped`] serves until SIGINT or SIGTERM, then finishes
+//! the requests in flight.
+
+use crate::routes::{self, assets::AssetError, assets::Assets};
+use crate::store::{self, StoreError};
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+/// Everything `touchstone serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// The folder with `loader.js` and the static pages.
+    pub www_dir: PathBuf,
+    /// The folder with the built widget (`touchstone_widget.js`, `touchstone_widget_bg.wasm`).
+    pub widget_dir: PathBuf,
+}
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("opening the database")]
+    Store(#[from] StoreError),
+    /// The web assets could not be read.
+    #[error("loading the web assets")]
+    Assets(#[from] AssetError),
+    /// The address could not be bound.
+    #[error("listening on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A collector, bound and ready to run.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Opens the database (running migrations), loads the assets and binds the listener.
+    pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
+        let store = store::connect(&settings.database_url).await?;
+        let assets = Assets::load(&settings.www_dir, &settings.widget_dir)?;
+        let bind_error = |source| StartupError::Bind {
+            address: settings.bind,
+            source,
+        };
+        let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        let store = web::Data::from(store);
+        let server = HttpServer::new(move || {
+            App::new()
+                // Method, path, status, size and time only: no addresses, no user agents.
+                .wrap(Logger::new("%r %s %b %Dms"))
+                .app_data(store.clone())
+                .configure(|cfg| routes::configure(cfg, &assets))
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)
+        .map_err(bind_error)?
+        .run();
+        Ok(Application { address, server })
+    }
+
+    /// The port the collector listens on (useful after binding port 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address the collector listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until the process is asked to stop, then drains the requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,266 @@
+//! `POST /v1/collect`: what is stored, and every way a request can be bad.
+
+use crate::helpers::*;
+use crate::on_every_backend;
+use serde_json::{Value, json};
+
+on_every_backend!(
+    collect_stores_a_batch_and_the_report_counts_it,
+    collect_accepts_json_and_the_text_plain_that_beacons_send,
+    collect_stores_a_replayed_batch_once,
+    collect_refuses_other_content_types,
+    collect_refuses_malformed_and_truncated_json,
+    collect_refuses_invalid_utf8,
+    collect_refuses_a_score_above_ten_and_stores_nothing_of_the_batch,
+    collect_refuses_a_body_over_64_kilobytes,
+    collect_refuses_more_than_a_hundred_events,
+    collect_refuses_an_unknown_site,
+    collect_refuses_pages_on_origins_the_site_does_not_list,
+    collect_keeps_hostile_text_as_plain_text,
+    collect_refuses_a_nul_character,
+    collect_answers_the_cors_preflight,
+    collect_only_takes_post,
+);
+
+async fn collect_stores_a_batch_and_the_report_counts_it(app: TestApp) {
+    let response = app
+        .collect(&batch(vec![
+            touchpoint("page_view", NOV_20_2025_NOON),
+            response(9, NOV_20_2025_NOON),
+        ]))
+        .await;
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(receipt, json!({"accepted": 2, "duplicates": 0}));
+
+    let report = app.nps("").await;
+    assert_eq!(report["responses"], 1);
+    assert_eq!(report["promoters"], 1);
+    assert_eq!(report["nps"], 100.0);
+}
+
+async fn collect_accepts_json_and_the_text_plain_that_beacons_send(app: TestApp) {
+    for content_type in [
+        "application/json",
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "Application/JSON; charset=utf-8",
+    ] {
+        let body = batch(vec![response(7, NOV_20_2025_NOON)]).to_string();
+        let response = app.post_collect(body, content_type).await;
+        assert_eq!(response.status(), 200, "{content_type}");
+    }
+    assert_eq!(app.nps("").await["passives"], 4);
+}
+
+async fn collect_stores_a_replayed_batch_once(app: TestApp) {
+    let request = batch(vec![
+        response(0, NOV_20_2025_NOON),
+        touchpoint("support_contact", NOV_20_2025_NOON),
+    ]);
+    let first: Value = app.collect(&request).await.json().await.unwrap();
+    assert_eq!(first["duplicates"], 0);
+    for _ in 0..3 {
+        let again = app.collect(&request).await;
+        assert_eq!(again.status(), 200, "a replay is accepted");
+        let receipt: Value = again.json().await.unwrap();
+        assert_eq!(receipt, json!({"accepted": 2, "duplicates": 2}));
+    }
+    assert_eq!(app.nps("").await["responses"], 1);
+    let touchpoints: Value = app
+        .get_with_key(&format!("/v1/sites/{}/touchpoints", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        touchpoints["touchpoints"],
+        json!([{"name": "support_contact", "count": 1}])
+    );
+}
+
+async fn collect_refuses_other_content_types(app: TestApp) {
+    let body = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/html",
+        "",
+    ] {
+        let code = error_code(app.post_collect(body.clone(), content_type).await, 415).await;
+        assert_eq!(code, "unsupported_media_type", "{content_type:?}");
+    }
+    assert_eq!(app.nps("").await["responses"], 0);
+}
+
+async fn collect_refuses_malformed_and_truncated_json(app: TestApp) {
+    let whole = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    let truncated = whole[..whole.len() / 2].to_owned();
+    for body in [
+        "",
+        "{",
+        "not json",
+        "{\"site\": \"demo\",",
+        "{\"site\": demo}",
+        truncated.as_str(),
+    ] {
+        let code = error_code(app.post_collect(body.to_owned(), "text/plain").await, 400).await;
+        assert_eq!(code, "malformed_json", "{body:?}");
+    }
+    // Well-formed JSON of the wrong shape breaks the request's rules instead.
+    for body in [
+        "[]",
+        "{}",
+        "null",
+        "{\"site\":\"demo\",\"visitor\":1,\"events\":[]}",
+    ] {
+        let code = error_code(app.post_collect(body.to_owned(), "text/plain").await, 400).await;
+        assert_eq!(code, "invalid_request", "{body:?}");
+    }
+}
+
+async fn collect_refuses_invalid_utf8(app: TestApp) {
+    let mut body = batch(vec![response(9, NOV_20_2025_NOON)])
+        .to_string()
+        .into_bytes();
+    body.extend_from_slice(&[0xff, 0xfe, 0xfd]);
+    let code = error_code(app.post_collect(body, "application/json").await, 400).await;
+    assert_eq!(code, "invalid_encoding");
+}
+
+async fn collect_refuses_a_score_above_ten_and_stores_nothing_of_the_batch(app: TestApp) {
+    let request = batch(vec![
+        response(10, NOV_20_2025_NOON),
+        response(11, NOV_20_2025_NOON),
+    ]);
+    let response = app.collect(&request).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("not 11"),
+        "{body}"
+    );
+    assert_eq!(
+        app.nps("").await["responses"],
+        0,
+        "a rejected batch stores nothing"
+    );
+}
+
+async fn collect_refuses_a_body_over_64_kilobytes(app: TestApp) {
+    let comment = "x".repeat(1900);
+    let events = (0..40)
+        .map(|_| json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 5, "comment": comment}))
+        .collect();
+    let body = batch(events).to_string();
+    assert!(body.len() > 64 * 1024);
+    let code = error_code(app.post_collect(body, "text/plain").await, 413).await;
+    assert_eq!(code, "payload_too_large");
+    assert_eq!(app.nps("").await["responses"], 0);
+}
+
+async fn collect_refuses_more_than_a_hundred_events(app: TestApp) {
+    let events = (0..101)
+        .map(|_| touchpoint("page_view", NOV_20_2025_NOON))
+        .collect();
+    let code = error_code(app.collect(&batch(events)).await, 400).await;
+    assert_eq!(code, "invalid_request");
+}
+
+async fn collect_refuses_an_unknown_site(app: TestApp) {
+    let mut request = batch(vec![response(9, NOV_20_2025_NOON)]);
+    request["site"] = json!("nobody");
+    let code = error_code(app.collect(&request).await, 404).await;
+    assert_eq!(code, "unknown_site");
+}
+
+async fn collect_refuses_pages_on_origins_the_site_does_not_list(app: TestApp) {
+    let body = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    let refused = app
+        .client
+        .post(format!("{}/v1/collect", app.address))
+        .header("Content-Type", "text/plain")
+        .header("Origin", "https://evil.example")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(error_code(refused, 403).await, "origin_not_allowed");
+
+    let allowed = app.post_collect(body.clone(), "text/plain").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        SHOP_ORIGIN
+    );
+    assert_eq!(allowed.status(), 200);
+
+    // Without an Origin header the request is not from a browser page: servers may relay answers.
+    let relayed = app
+        .client
+        .post(format!("{}/v1/collect", app.address))
+        .header("Content-Type", "application/json")
+        .body(batch(vec![response(3, NOV_20_2025_NOON)]).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 200);
+    assert_eq!(app.nps("").await["responses"], 2);
+}
+
+async fn collect_keeps_hostile_text_as_plain_text(app: TestApp) {
+    let hostile = "'); DROP TABLE events; -- <script>alert(1)</script> \u{202e}ǝʇɐʇs";
+    let request = batch(vec![
+        json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 2, "comment": hostile}),
+    ]);
+    assert_eq!(app.collect(&request).await.status(), 200);
+    // The tables are intact and the answer counted.
+    assert_eq!(app.nps("").await["detractors"], 1);
+    assert_eq!(
+        app.collect(&batch(vec![response(9, NOV_20_2025_NOON)]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.nps("").await["responses"], 2);
+}
+
+async fn collect_refuses_a_nul_character(app: TestApp) {
+    let request = batch(vec![
+        json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 2, "comment": "a\u{0}b"}),
+    ]);
+    let code = error_code(app.collect(&request).await, 400).await;
+    assert_eq!(code, "invalid_request");
+}
+
+async fn collect_answers_the_cors_preflight(app: TestApp) {
+    let response = app
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/collect", app.address),
+        )
+        .header("Origin", SHOP_ORIGIN)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        SHOP_ORIGIN
+    );
+    assert_eq!(response.headers()["access-control-allow-methods"], "POST");
+}
+
+async fn collect_only_takes_post(app: TestApp) {
+    let code = error_code(app.get_as("/v1/collect", None).await, 405).await;
+    assert_eq!(code, "method_not_allowed");
+}

@@ -1,0 +1,315 @@
+//! What the API tests share: a running collector ([`TestApp`]) on a fresh database
+//! ([`TestDatabase`]), and the macro that runs one test body on every backend.
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use touchstone_server::api_key::ApiKey;
+use touchstone_server::site::Origin;
+use touchstone_server::startup::{Application, ServeSettings};
+use touchstone_server::store::{self, NewSite};
+use touchstone_shared::SiteKey;
+
+/// Runs each named `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let database = $crate::helpers::TestDatabase::sqlite();
+                    super::$test($crate::helpers::TestApp::spawn(database).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(database) = $crate::helpers::TestDatabase::postgres().await {
+                        super::$test($crate::helpers::TestApp::spawn(database).await).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// The folder at the top of the workspace.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A database made for one test, removed when the test ends (even when it fails).
+pub struct TestDatabase {
+    /// The URL the collector connects to.
+    pub url: String,
+    /// The backend's name, for messages.
+    pub backend: &'static str,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    /// The temporary folder holding the SQLite file; removed on drop.
+    Folder(#[allow(dead_code)] tempfile::TempDir),
+    /// A PostgreSQL database to drop, and the server URL to drop it through.
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A SQLite file in a fresh temporary folder.
+    pub fn sqlite() -> Self {
+        let folder = tempfile::tempdir().expect("making a temporary folder");
+        let url = format!("sqlite://{}", folder.path().join("touchstone.db").display());
+        TestDatabase {
+            url,
+            backend: "sqlite",
+            cleanup: Cleanup::Folder(folder),
+        }
+    }
+
+    /// A fresh PostgreSQL database on the server `TOUCHSTONE_TEST_POSTGRES_URL` names, or
+    /// `None` (with the reason printed) when it is unset outside CI. In CI it must be set.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("TOUCHSTONE_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must test PostgreSQL: set TOUCHSTONE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test)"
+            );
+            eprintln!("skipped on PostgreSQL: set TOUCHSTONE_TEST_POSTGRES_URL to run it");
+            return None;
+        };
+        let name = format!(
+            "touchstone_test_{}",
+            uuid::Uuid::from_u128(random_u128()).simple()
+        );
+        let mut admin = connect_admin(&admin_url).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .execute(&mut admin)
+            .await
+            .expect("creating a test database");
+        let url = with_database(&admin_url, &name);
+        Some(TestDatabase {
+            url,
+            backend: "postgres",
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut admin = connect_admin(&admin_url).await;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                    )))
+                    .execute(&mut admin)
+                    .await
+                })
+            });
+            if let Ok(Err(error)) = dropped.join() {
+                eprintln!("could not drop test database {}: {error}", self.url);
+            }
+        }
+    }
+}
+
+async fn connect_admin(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("PostgreSQL at TOUCHSTONE_TEST_POSTGRES_URL is unreachable: {error}")
+        })
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(base, query)| (base, Some(query)));
+    let (server, _) = base.rsplit_once('/').expect("a database URL has a path");
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+fn random_u128() -> u128 {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).unwrap();
+    u128::from_le_bytes(bytes)
+}
+
+/// The origin the test site allows.
+pub const SHOP_ORIGIN: &str = "https://shop.example";
+
+/// A collector running on a free port, with one site (`demo`, allowing [`SHOP_ORIGIN`]) and
+/// its read API key.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    /// The site's public key.
+    pub site: SiteKey,
+    /// The site's read API key.
+    pub api_key: String,
+    /// The database, dropped with the app.
+    pub database: TestDatabase,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts the real application on `database`, in this test's runtime.
+    pub async fn spawn(database: TestDatabase) -> Self {
+        let settings = ServeSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database.url.clone(),
+            www_dir: workspace_root().join("www"),
+            widget_dir: workspace_root().join("target/no-widget-in-api-tests"),
+        };
+        let application = Application::build(&settings)
+            .await
+            .expect("starting the collector");
+        let address = format!("http://{}", application.address());
+        tokio::spawn(application.run_until_stopped());
+        let (site, api_key) = create_site(&database.url, "demo").await;
+        TestApp {
+            address,
+            site,
+            api_key,
+            database,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Registers another site on the same database; returns its key and API key.
+    pub async fn create_site(&self, key: &str) -> (SiteKey, String) {
+        create_site(&self.database.url, key).await
+    }
+
+    /// Posts `body` to the collect endpoint as `content_type`, from a page on [`SHOP_ORIGIN`].
+    pub async fn post_collect(
+        &self,
+        body: impl Into<reqwest::Body>,
+        content_type: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/collect", self.address))
+            .header(CONTENT_TYPE, content_type)
+            .header("Origin", SHOP_ORIGIN)
+            .body(body)
+            .send()
+            .await
+            .expect("posting to the collector")
+    }
+
+    /// Posts a JSON collect request as `text/plain`, the way the widget does.
+    pub async fn collect(&self, request: &Value) -> reqwest::Response {
+        self.post_collect(request.to_string(), "text/plain;charset=UTF-8")
+            .await
+    }
+
+    /// `GET {path}` with this site's API key.
+    pub async fn get_with_key(&self, path: &str) -> reqwest::Response {
+        self.get_as(path, Some(&self.api_key)).await
+    }
+
+    /// `GET {path}`, with `key` as the bearer token if given.
+    pub async fn get_as(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.expect("querying the collector")
+    }
+
+    /// The NPS report for `query` (e.g. `?from=2026-11-01`), asserting a `200`.
+    pub async fn nps(&self, query: &str) -> Value {
+        let response = self
+            .get_with_key(&format!("/v1/sites/{}/nps{query}", self.site))
+            .await;
+        assert_eq!(response.status(), 200, "the NPS report should be readable");
+        response.json().await.unwrap()
+    }
+}
+
+async fn create_site(database_url: &str, key: &str) -> (SiteKey, String) {
+    let store = store::connect(database_url)
+        .await
+        .expect("opening the test database");
+    let api_key = ApiKey::generate().unwrap();
+    let site = NewSite::new(
+        SiteKey::parse(key).unwrap(),
+        format!("Test site {key}"),
+        vec![Origin::parse(SHOP_ORIGIN).unwrap()],
+    );
+    let site = store
+        .create_site(&site, &api_key.hash(), api_key.prefix())
+        .await
+        .expect("creating a site");
+    (site.key, api_key.reveal().to_owned())
+}
+
+/// A fresh random event id.
+pub fn event_id() -> String {
+    uuid::Uuid::from_u128(random_u128()).to_string()
+}
+
+/// A collect request for the site `demo` from one new visitor.
+pub fn batch(events: Vec<Value>) -> Value {
+    json!({ "site": "demo", "visitor": event_id(), "events": events })
+}
+
+/// A survey answer given at `at` (milliseconds since the epoch).
+pub fn response(score: u8, at: i64) -> Value {
+    json!({ "type": "response", "id": event_id(), "at": at, "score": score })
+}
+
+/// A touchpoint reached at `at`.
+pub fn touchpoint(name: &str, at: i64) -> Value {
+    json!({ "type": "touchpoint", "id": event_id(), "at": at, "name": name, "url": "https://shop.example/pricing" })
+}
+
+/// 2025-11-20T12:00:00Z, a fixed moment for tests that care about periods.
+pub const NOV_20_2025_NOON: i64 = 1_763_640_000_000;
+
+/// One day in milliseconds.
+pub const DAY: i64 = 86_400_000;
+
+/// The `code` of a JSON error response, after checking its status.
+pub async fn error_code(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status, "unexpected status");
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "errors are JSON"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()),
+        "errors carry a message: {body}"
+    );
+    body["code"]
+        .as_str()
+        .expect("errors carry a code")
+        .to_owned()
+}

@@ -3,8 +3,10 @@
 //! never to the client.
 
 use crate::store::StoreError;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use touchstone_shared::SiteKey;
@@ -98,7 +100,41 @@ impl ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,
-    message: String,
+    message: &'a str,
+}
+
+/// Gives a JSON body to the error responses actix-web makes by itself (a `405` for a route that
+/// takes only `GET`, a `400` for a malformed request line…), so clients meet one error format.
+pub fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(
+                response.map_into_left_body(),
+            ));
+        }
+        let status = response.status();
+        let (request, _) = response.into_parts();
+        let body = match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound.error_response(),
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.error_response(),
+            _ => {
+                let reason = status.canonical_reason().unwrap_or("error");
+                let code = reason.to_ascii_lowercase().replace([' ', '-'], "_");
+                HttpResponse::build(status).json(ErrorBody {
+                    code: &code,
+                    message: reason,
+                })
+            }
+        };
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(request, body).map_into_right_body(),
+        ))
+    })
 }
 
 impl ResponseError for ApiError {
@@ -137,7 +173,7 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorBody {
             code: self.code(),
-            message: self.to_string(),
+            message: &self.to_string(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the listener; [`Application::run_until_stopped`] serves until SIGINT or SIGTERM, then finishes
 //! the requests in flight.
 
+use crate::error;
 use crate::routes::{self, assets::AssetError, assets::Assets};
 use crate::store::{self, StoreError};
 use actix_web::dev::Server;
@@ -64,6 +65,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 // Method, path, status, size and time only: no addresses, no user agents.
+                .wrap(error::json_error_bodies())
                 .wrap(Logger::new("%r %s %b %Dms"))
                 .app_data(store.clone())
                 .configure(|cfg| routes::configure(cfg, &assets))

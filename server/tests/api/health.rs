@@ -24,6 +24,16 @@ async fn unknown_paths_get_a_json_404(app: TestApp) {
             "{path}"
         );
     }
+    let post_to_a_report = app
+        .client
+        .post(format!("{}/v1/sites/demo/nps", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(post_to_a_report, 405).await,
+        "method_not_allowed"
+    );
     // Without a built widget the loader says how to build it.
     assert_eq!(
         error_code(app.get_as("/touchstone.js", None).await, 503).await,

@@ -2,6 +2,7 @@
 //! machine-readable `code` and a human `message`; causes of server-side failures go to the log,
 //! never to the client.
 
+use crate::ingest::IngestError;
 use crate::store::StoreError;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
@@ -52,24 +53,39 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`: the body is neither `application/json` nor `text/plain`.
     #[error("send the body as application/json or text/plain")]
     UnsupportedMediaType,
+    /// 503 `overloaded`, with `Retry-After`: the write queue is full; nothing was stored.
+    #[error("the collector is overloaded, nothing was stored; try again shortly")]
+    Overloaded,
     /// 503 `storage_unavailable`, with `Retry-After`: the database cannot take the request now;
     /// nothing was stored.
     #[error("storage is unavailable, nothing was stored; try again shortly")]
-    StorageUnavailable(#[source] StoreError),
+    StorageUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// 503 `widget_not_built`: the collector was started without a built widget.
     #[error("the widget has not been built: run `cargo xtask build-widget` and restart")]
     WidgetNotBuilt,
     /// 500 `internal`: a bug or a broken database. Details are logged, not sent.
     #[error("internal error")]
-    Internal(#[source] StoreError),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ApiError::StorageUnavailable(error),
+            StoreError::Unavailable(_) => ApiError::StorageUnavailable(Box::new(error)),
             StoreError::UnknownSite(site) => ApiError::UnknownSite(site),
-            other => ApiError::Internal(other),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Overloaded => ApiError::Overloaded,
+            IngestError::Unavailable | IngestError::ShuttingDown => {
+                ApiError::StorageUnavailable(Box::new(error))
+            }
+            IngestError::Failed => ApiError::Internal(Box::new(error)),
         }
     }
 }
@@ -89,6 +105,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::WidgetNotBuilt => "widget_not_built",
             ApiError::Internal(_) => "internal",
@@ -150,7 +167,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::StorageUnavailable(_) | ApiError::WidgetNotBuilt => {
+            ApiError::Overloaded | ApiError::StorageUnavailable(_) | ApiError::WidgetNotBuilt => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,10 +177,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Internal(cause) => {
-                tracing::error!(error = ?cause_chain(cause), "request failed")
+                tracing::error!(error = %cause_chain(cause.as_ref()), "request failed")
             }
             ApiError::StorageUnavailable(cause) => {
-                tracing::warn!(error = ?cause_chain(cause), "storage unavailable")
+                tracing::warn!(error = %cause_chain(cause.as_ref()), "storage unavailable")
             }
             _ => {}
         }
@@ -179,7 +196,7 @@ impl ResponseError for ApiError {
 }
 
 /// The error and its causes, one per line, for the log.
-fn cause_chain(error: &dyn std::error::Error) -> String {
+pub fn cause_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

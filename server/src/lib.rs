@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod period;
 pub mod routes;
 pub mod site;

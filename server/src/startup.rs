@@ -3,6 +3,7 @@
 //! the requests in flight.
 
 use crate::error;
+use crate::ingest::{Ingest, IngestSettings, Writer};
 use crate::routes::{self, assets::AssetError, assets::Assets};
 use crate::store::{self, StoreError};
 use actix_web::dev::Server;
@@ -48,6 +49,7 @@ pub enum StartupError {
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    writer: Writer,
 }
 
 impl Application {
@@ -61,6 +63,8 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
+        let (ingest, writer) = Ingest::start(store.clone(), IngestSettings::default());
+        let ingest = web::Data::new(ingest);
         let store = web::Data::from(store);
         let server = HttpServer::new(move || {
             App::new()
@@ -68,13 +72,18 @@ impl Application {
                 .wrap(error::json_error_bodies())
                 .wrap(Logger::new("%r %s %b %Dms"))
                 .app_data(store.clone())
+                .app_data(ingest.clone())
                 .configure(|cfg| routes::configure(cfg, &assets))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)
         .map_err(bind_error)?
         .run();
-        Ok(Application { address, server })
+        Ok(Application {
+            address,
+            server,
+            writer,
+        })
     }
 
     /// The port the collector listens on (useful after binding port 0).
@@ -87,8 +96,12 @@ impl Application {
         self.address
     }
 
-    /// Serves until the process is asked to stop, then drains the requests in flight.
+    /// Serves until the process is asked to stop (SIGINT or SIGTERM): then it stops accepting
+    /// connections, lets the requests in flight finish (they wait for their commits), and
+    /// commits whatever is still queued before returning. Nothing acknowledged is lost.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.writer.finish().await;
+        served
     }
 }

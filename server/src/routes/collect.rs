@@ -5,7 +5,8 @@
 //! exit) or as `application/json`.
 
 use crate::error::ApiError;
-use crate::store::{Store, now_millis};
+use crate::ingest::Ingest;
+use crate::store::{IncomingBatch, Store, now_millis};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -13,7 +14,13 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
-use touchstone_shared::wire::{CollectRequest, MAX_BODY_BYTES};
+use touchstone_shared::wire::{CollectRequest, Event, MAX_BODY_BYTES, Timestamp};
+
+/// How far ahead of the collector's clock an event may claim to be before its time is distrusted.
+const MAX_CLOCK_AHEAD_MILLIS: i64 = 5 * 60 * 1000;
+/// How old an event may claim to be before its time is distrusted (a widget keeps undelivered
+/// events for days, not months).
+const MAX_AGE_MILLIS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Registers the collect endpoint.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,6 +49,7 @@ async fn collect(
     request: HttpRequest,
     body: web::Payload,
     store: web::Data<dyn Store>,
+    ingest: web::Data<Ingest>,
 ) -> Result<HttpResponse, ApiError> {
     require_text_body(&request)?;
     let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
@@ -66,15 +74,39 @@ async fn collect(
             return Err(ApiError::OriginNotAllowed(origin.to_owned()));
         }
     }
-    let events = batch.events.events();
-    let stored = store
-        .store_events(&site, batch.visitor, events, now_millis())
+    let received_at = now_millis();
+    let events: Vec<Event> = Vec::from(batch.events)
+        .into_iter()
+        .map(|event| within_trusted_window(event, received_at))
+        .collect();
+    let accepted = events.len() as u64;
+    let stored = ingest
+        .submit(IncomingBatch {
+            site_id: site.id,
+            visitor: batch.visitor,
+            events,
+            received_at,
+        })
         .await?;
     tracing::debug!(site = %site.key, new = stored.new, duplicates = stored.duplicates, "stored a batch");
     Ok(HttpResponse::Ok().json(Receipt {
-        accepted: events.len() as u64,
+        accepted,
         duplicates: stored.duplicates,
     }))
+}
+
+/// Keeps an event's own time unless it is more than five minutes ahead of the collector's clock or
+/// more than 30 days old; then the time the collector received it is the better guess. A wrong
+/// browser clock must not put answers into the future, and nobody can backdate answers into
+/// last year's trend.
+fn within_trusted_window(mut event: Event, received_at: i64) -> Event {
+    let (Event::Touchpoint { at, .. } | Event::Response { at, .. }) = &mut event;
+    let trusted = received_at - MAX_AGE_MILLIS..=received_at + MAX_CLOCK_AHEAD_MILLIS;
+    if !trusted.contains(&at.millis()) {
+        // The collector's own clock is always a valid timestamp.
+        *at = Timestamp::try_from(received_at).unwrap_or(*at);
+    }
+    event
 }
 
 /// Accepts `application/json` and `text/plain`, with any parameters (such as a charset).
@@ -134,4 +166,60 @@ async fn allow_any_page_to_read_the_answer(
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use touchstone_shared::wire::EventId;
+    use touchstone_shared::{Score, TouchpointName};
+
+    fn answered_at(at: i64) -> Event {
+        Event::Response {
+            id: EventId(uuid::Uuid::nil()),
+            at: Timestamp::try_from(at).unwrap(),
+            score: Score::try_from(9).unwrap(),
+            comment: None,
+        }
+    }
+
+    #[test]
+    fn times_within_the_window_are_kept() {
+        let now = 1_763_640_000_000;
+        for at in [
+            now,
+            now - 1,
+            now + MAX_CLOCK_AHEAD_MILLIS,
+            now - MAX_AGE_MILLIS,
+        ] {
+            assert_eq!(
+                within_trusted_window(answered_at(at), now).at().millis(),
+                at
+            );
+        }
+    }
+
+    #[test]
+    fn times_outside_the_window_become_the_receipt_time() {
+        let now = 1_763_640_000_000;
+        for at in [
+            now + MAX_CLOCK_AHEAD_MILLIS + 1,
+            now - MAX_AGE_MILLIS - 1,
+            0,
+            Timestamp::MAX_MILLIS,
+        ] {
+            assert_eq!(
+                within_trusted_window(answered_at(at), now).at().millis(),
+                now,
+                "{at}"
+            );
+        }
+        let touchpoint = Event::Touchpoint {
+            id: EventId(uuid::Uuid::nil()),
+            at: Timestamp::try_from(0).unwrap(),
+            name: TouchpointName::page_view(),
+            url: touchstone_shared::PageUrl::parse("https://a.example/").unwrap(),
+        };
+        assert_eq!(within_trusted_window(touchpoint, now).at().millis(), now);
+    }
 }

@@ -14,9 +14,13 @@ pub use sqlite::SqliteStore;
 use crate::api_key::KeyHash;
 use crate::site::{Origin, Site};
 use async_trait::async_trait;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use touchstone_shared::wire::{Event, VisitorId};
+use touchstone_shared::wire::{Event, Timestamp, VisitorId};
 use touchstone_shared::{Score, SiteKey, Tally};
+
+/// The width of a rollup bucket.
+pub const HOUR_MILLIS: i64 = 3_600_000;
 
 /// What a new site is made of.
 #[derive(Debug, Clone)]
@@ -57,6 +61,19 @@ pub struct TimeRange {
     pub from: i64,
     /// The first millisecond no longer included.
     pub to: i64,
+}
+
+/// A batch the collect endpoint accepted, on its way to the database.
+#[derive(Debug, Clone)]
+pub struct IncomingBatch {
+    /// The site's database id.
+    pub site_id: i64,
+    /// The anonymous visitor who sent it.
+    pub visitor: VisitorId,
+    /// The events, in the order sent.
+    pub events: Vec<Event>,
+    /// When the collector received it, in milliseconds since the epoch.
+    pub received_at: i64,
 }
 
 /// What storing a batch did.
@@ -132,12 +149,15 @@ fn is_transient(error: &sqlx::Error) -> bool {
                 matches!(primary, Some(5 | 6 | 8 | 10 | 13 | 14))
             } else {
                 // SQLSTATE classes: connection exception, insufficient resources, operator
-                // intervention; plus a read-only transaction (a standby).
+                // intervention; a read-only transaction (a standby); serialization failure and
+                // deadlock, which a retry resolves.
                 database.code().is_some_and(|code| {
                     code.starts_with("08")
                         || code.starts_with("53")
                         || code.starts_with("57P")
                         || code == "25006"
+                        || code == "40001"
+                        || code == "40P01"
                 })
             }
         }
@@ -177,15 +197,13 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &KeyHash,
     ) -> Result<Option<Site>, StoreError>;
 
-    /// Stores a visitor's events, each (site, event id) once, all or nothing. Returns only after
-    /// the transaction has committed.
-    async fn store_events(
+    /// Stores several batches in one transaction, each (site, event id) once, and adds the new
+    /// events to the rollups in the same transaction. Returns, in order, what happened to each
+    /// batch, only after the transaction has committed.
+    async fn store_batches(
         &self,
-        site: &Site,
-        visitor: VisitorId,
-        events: &[Event],
-        received_at: i64,
-    ) -> Result<StoredBatch, StoreError>;
+        batches: &[IncomingBatch],
+    ) -> Result<Vec<StoredBatch>, StoreError>;
 
     /// The promoters, passives and detractors who answered within `range`.
     async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError>;
@@ -215,6 +233,9 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// An event laid out as the columns of the `events` table, which both backends share.
 struct EventRow<'a> {
+    site_id: i64,
+    visitor_id: uuid::Uuid,
+    received_at: i64,
     event_id: uuid::Uuid,
     kind: &'static str,
     occurred_at: i64,
@@ -224,10 +245,15 @@ struct EventRow<'a> {
     comment: Option<&'a str>,
 }
 
-impl<'a> From<&'a Event> for EventRow<'a> {
-    fn from(event: &'a Event) -> Self {
+impl<'a> EventRow<'a> {
+    fn new(batch: &IncomingBatch, event: &'a Event) -> Self {
+        let (site_id, visitor_id, received_at) =
+            (batch.site_id, batch.visitor.0, batch.received_at);
         match event {
             Event::Touchpoint { id, at, name, url } => EventRow {
+                site_id,
+                visitor_id,
+                received_at,
                 event_id: id.0,
                 kind: "touchpoint",
                 occurred_at: at.millis(),
@@ -242,6 +268,9 @@ impl<'a> From<&'a Event> for EventRow<'a> {
                 score,
                 comment,
             } => EventRow {
+                site_id,
+                visitor_id,
+                received_at,
                 event_id: id.0,
                 kind: "response",
                 occurred_at: at.millis(),
@@ -252,6 +281,151 @@ impl<'a> From<&'a Event> for EventRow<'a> {
             },
         }
     }
+}
+
+/// Every event of `batches` as table rows, sorted by (site, event id) so that concurrent writers
+/// (several collectors on one PostgreSQL) take row locks in one order and cannot deadlock.
+fn event_rows(batches: &[IncomingBatch]) -> Vec<EventRow<'_>> {
+    let mut rows: Vec<EventRow<'_>> = batches
+        .iter()
+        .flat_map(|batch| {
+            batch
+                .events
+                .iter()
+                .map(move |event| EventRow::new(batch, event))
+        })
+        .collect();
+    rows.sort_by_key(|row| (row.site_id, row.event_id));
+    rows
+}
+
+/// What a committed group adds to the rollups, keyed and sorted so upserts lock in one order.
+#[derive(Debug, Default, PartialEq)]
+struct RollupDeltas {
+    /// `(site id, hour)` → answers.
+    nps: BTreeMap<(i64, i64), Tally>,
+    /// `(site id, touchpoint name, hour)` → count.
+    touchpoints: BTreeMap<(i64, String, i64), i64>,
+}
+
+/// Works out, from the `(site id, event id)` pairs the insert reported as new, how each batch
+/// fared and what the new events add to the rollups. An event id that appears twice (in one
+/// batch, or in two batches of the group) is new only the first time.
+fn settle(
+    batches: &[IncomingBatch],
+    mut inserted: HashSet<(i64, uuid::Uuid)>,
+) -> (Vec<StoredBatch>, RollupDeltas) {
+    let mut deltas = RollupDeltas::default();
+    let outcomes = batches
+        .iter()
+        .map(|batch| {
+            let mut new = 0;
+            for event in &batch.events {
+                if !inserted.remove(&(batch.site_id, event.id().0)) {
+                    continue;
+                }
+                new += 1;
+                let hour = hour_of(event.at());
+                match event {
+                    Event::Response { score, .. } => {
+                        deltas
+                            .nps
+                            .entry((batch.site_id, hour))
+                            .or_default()
+                            .record(score.category());
+                    }
+                    Event::Touchpoint { name, .. } => {
+                        *deltas
+                            .touchpoints
+                            .entry((batch.site_id, name.to_string(), hour))
+                            .or_default() += 1;
+                    }
+                }
+            }
+            StoredBatch {
+                new,
+                duplicates: batch.events.len() as u64 - new,
+            }
+        })
+        .collect();
+    (outcomes, deltas)
+}
+
+/// The first millisecond of the hour `at` falls in.
+fn hour_of(at: Timestamp) -> i64 {
+    at.millis().div_euclid(HOUR_MILLIS) * HOUR_MILLIS
+}
+
+/// A report's range cut into the whole hours the rollups answer and the ragged edges that only
+/// the raw events can answer exactly.
+#[derive(Debug, PartialEq, Eq)]
+struct HourSplit {
+    /// Whole hours, both ends on an hour boundary.
+    hours: Option<TimeRange>,
+    /// At most two partial hours, before and after.
+    edges: Vec<TimeRange>,
+}
+
+fn split_by_hour(range: TimeRange) -> HourSplit {
+    let from = range.from.max(0);
+    let to = range.to.min(Timestamp::MAX_MILLIS + 1);
+    if from >= to {
+        return HourSplit {
+            hours: None,
+            edges: Vec::new(),
+        };
+    }
+    let first_whole = from.div_euclid(HOUR_MILLIS) * HOUR_MILLIS
+        + if from % HOUR_MILLIS == 0 {
+            0
+        } else {
+            HOUR_MILLIS
+        };
+    let last_whole = to.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
+    if first_whole >= last_whole {
+        return HourSplit {
+            hours: None,
+            edges: vec![TimeRange { from, to }],
+        };
+    }
+    let edges = [
+        TimeRange {
+            from,
+            to: first_whole,
+        },
+        TimeRange {
+            from: last_whole,
+            to,
+        },
+    ]
+    .into_iter()
+    .filter(|edge| edge.from < edge.to)
+    .collect();
+    HourSplit {
+        hours: Some(TimeRange {
+            from: first_whole,
+            to: last_whole,
+        }),
+        edges,
+    }
+}
+
+/// Adds touchpoint counts from several sources and orders them most frequent first.
+fn merge_touchpoint_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<TouchpointCount> {
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    for (name, count) in rows {
+        *totals.entry(name).or_default() += count;
+    }
+    let mut counts: Vec<TouchpointCount> = totals
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .map(|(name, count)| TouchpointCount {
+            name,
+            count: count.try_into().unwrap_or_default(),
+        })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    counts
 }
 
 /// Folds `(score, how many)` rows into a tally, letting `shared` decide each score's category.
@@ -296,4 +470,157 @@ fn stored_site_key(text: String) -> Result<SiteKey, StoreError> {
 /// The current time in milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     jiff::Timestamp::now().as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use touchstone_shared::wire::EventId;
+
+    fn response(id: u128, at: i64, score: u8) -> Event {
+        Event::Response {
+            id: EventId(uuid::Uuid::from_u128(id)),
+            at: Timestamp::try_from(at).unwrap(),
+            score: Score::try_from(score).unwrap(),
+            comment: None,
+        }
+    }
+
+    fn incoming(site_id: i64, events: Vec<Event>) -> IncomingBatch {
+        IncomingBatch {
+            site_id,
+            visitor: VisitorId(uuid::Uuid::nil()),
+            events,
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn an_event_id_seen_twice_in_a_group_is_new_only_once() {
+        let batches = [
+            incoming(1, vec![response(1, 0, 10), response(1, 0, 10)]),
+            incoming(1, vec![response(1, 0, 10), response(2, HOUR_MILLIS + 5, 0)]),
+            incoming(2, vec![response(1, 0, 7)]),
+        ];
+        let inserted = HashSet::from([
+            (1, uuid::Uuid::from_u128(1)),
+            (1, uuid::Uuid::from_u128(2)),
+            (2, uuid::Uuid::from_u128(1)),
+        ]);
+        let (outcomes, deltas) = settle(&batches, inserted);
+        assert_eq!(
+            outcomes,
+            [
+                StoredBatch {
+                    new: 1,
+                    duplicates: 1
+                },
+                StoredBatch {
+                    new: 1,
+                    duplicates: 1
+                },
+                StoredBatch {
+                    new: 1,
+                    duplicates: 0
+                }
+            ]
+        );
+        assert_eq!(deltas.nps[&(1, 0)], Tally::new(1, 0, 0));
+        assert_eq!(deltas.nps[&(1, HOUR_MILLIS)], Tally::new(0, 0, 1));
+        assert_eq!(deltas.nps[&(2, 0)], Tally::new(0, 1, 0));
+    }
+
+    #[test]
+    fn rows_the_database_already_had_add_nothing_to_the_rollups() {
+        let (outcomes, deltas) = settle(&[incoming(1, vec![response(1, 0, 10)])], HashSet::new());
+        assert_eq!(
+            outcomes,
+            [StoredBatch {
+                new: 0,
+                duplicates: 1
+            }]
+        );
+        assert_eq!(deltas, RollupDeltas::default());
+    }
+
+    #[test]
+    fn an_aligned_range_is_all_whole_hours() {
+        let split = split_by_hour(TimeRange {
+            from: 2 * HOUR_MILLIS,
+            to: 5 * HOUR_MILLIS,
+        });
+        assert_eq!(
+            split,
+            HourSplit {
+                hours: Some(TimeRange {
+                    from: 2 * HOUR_MILLIS,
+                    to: 5 * HOUR_MILLIS
+                }),
+                edges: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_range_within_one_hour_is_all_edge() {
+        let range = TimeRange {
+            from: HOUR_MILLIS + 1,
+            to: 2 * HOUR_MILLIS - 1,
+        };
+        assert_eq!(
+            split_by_hour(range),
+            HourSplit {
+                hours: None,
+                edges: vec![range]
+            }
+        );
+    }
+
+    #[test]
+    fn open_ranges_are_clipped_to_the_valid_timestamps() {
+        let split = split_by_hour(TimeRange {
+            from: i64::MIN,
+            to: i64::MAX,
+        });
+        let hours = split.hours.unwrap();
+        assert_eq!(hours.from, 0);
+        // The end of year 9999 falls on an hour boundary: no ragged edge.
+        assert_eq!(hours.to, Timestamp::MAX_MILLIS + 1);
+        assert!(split.edges.is_empty());
+        assert_eq!(
+            split_by_hour(TimeRange { from: 5, to: 5 }),
+            HourSplit {
+                hours: None,
+                edges: vec![]
+            }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn a_split_covers_the_range_exactly_once(a in 0..Timestamp::MAX_MILLIS, b in 0..Timestamp::MAX_MILLIS) {
+            let (from, to) = (a.min(b), a.max(b));
+            let split = split_by_hour(TimeRange { from, to });
+            let mut pieces: Vec<TimeRange> = split.edges.clone();
+            if let Some(hours) = split.hours {
+                prop_assert_eq!(hours.from % HOUR_MILLIS, 0);
+                prop_assert_eq!(hours.to % HOUR_MILLIS, 0);
+                pieces.push(hours);
+            }
+            for edge in &split.edges {
+                prop_assert!(edge.to - edge.from < HOUR_MILLIS);
+            }
+            pieces.sort_by_key(|piece| piece.from);
+            let covered: i64 = pieces.iter().map(|piece| piece.to - piece.from).sum();
+            prop_assert_eq!(covered, to - from);
+            if let (Some(first), Some(last)) = (pieces.first(), pieces.last()) {
+                prop_assert_eq!(first.from, from);
+                prop_assert_eq!(last.to, to);
+            }
+            for pair in pieces.windows(2) {
+                prop_assert_eq!(pair[0].to, pair[1].from);
+            }
+        }
+    }
 }

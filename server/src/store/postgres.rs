@@ -6,16 +6,17 @@
 //! turns into `503` with `Retry-After`.
 
 use super::{
-    EventRow, NewSite, Store, StoreError, StoredBatch, TimeRange, TouchpointCount, attach_origins,
-    now_millis, stored_site_key, tally_scores,
+    IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch, TimeRange,
+    TouchpointCount, attach_origins, event_rows, merge_touchpoint_counts, now_millis, settle,
+    split_by_hour, stored_site_key, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{Postgres, Row};
+use std::collections::HashSet;
 use std::time::Duration;
-use touchstone_shared::wire::{Event, VisitorId};
 use touchstone_shared::{SiteKey, Tally};
 
 /// A [`Store`] in a PostgreSQL database.
@@ -174,54 +175,86 @@ impl Store for PostgresStore {
         self.site_where(row).await
     }
 
-    async fn store_events(
+    async fn store_batches(
         &self,
-        site: &Site,
-        visitor: VisitorId,
-        events: &[Event],
-        received_at: i64,
-    ) -> Result<StoredBatch, StoreError> {
-        let mut insert = QueryBuilder::<Postgres>::new(
-            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) ",
-        );
-        insert.push_values(events.iter().map(EventRow::from), |mut values, row| {
-            values
-                .push_bind(site.id)
-                .push_bind(row.event_id)
-                .push_bind(visitor.0)
-                .push_bind(row.kind)
-                .push_bind(row.occurred_at)
-                .push_bind(received_at)
-                .push_bind(row.name.map(str::to_owned))
-                .push_bind(row.url.map(str::to_owned))
-                .push_bind(row.score)
-                .push_bind(row.comment.map(str::to_owned));
-        });
-        insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING");
+        batches: &[IncomingBatch],
+    ) -> Result<Vec<StoredBatch>, StoreError> {
+        let rows = event_rows(batches);
+        // One statement for the whole group, whatever its size: each column travels as an array.
+        let site_ids: Vec<i64> = rows.iter().map(|row| row.site_id).collect();
+        let occurred: Vec<i64> = rows.iter().map(|row| row.occurred_at).collect();
+        let received: Vec<i64> = rows.iter().map(|row| row.received_at).collect();
+        let event_ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.event_id).collect();
+        let visitor_ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.visitor_id).collect();
+        let kinds: Vec<&str> = rows.iter().map(|row| row.kind).collect();
+        let names: Vec<Option<&str>> = rows.iter().map(|row| row.name).collect();
+        let urls: Vec<Option<&str>> = rows.iter().map(|row| row.url).collect();
+        let scores: Vec<Option<i16>> = rows.iter().map(|row| row.score).collect();
+        let comments: Vec<Option<&str>> = rows.iter().map(|row| row.comment).collect();
+
         let mut tx = self.pool.begin().await?;
-        let new = insert.build().execute(&mut *tx).await?.rows_affected();
+        let returned = sqlx::query(
+            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::UUID[], $3::UUID[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], \
+                                  $7::TEXT[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[]) \
+             ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id",
+        )
+        .bind(site_ids)
+        .bind(event_ids)
+        .bind(visitor_ids)
+        .bind(kinds)
+        .bind(occurred)
+        .bind(received)
+        .bind(names)
+        .bind(urls)
+        .bind(scores)
+        .bind(comments)
+        .fetch_all(&mut *tx)
+        .await?;
+        let inserted: HashSet<_> = returned
+            .iter()
+            .map(|row| (row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1)))
+            .collect();
+        let (outcomes, deltas) = settle(batches, inserted);
+        add_to_rollups(&mut tx, &deltas).await?;
         tx.commit().await?;
-        Ok(StoredBatch {
-            new,
-            duplicates: events.len() as u64 - new,
-        })
+        Ok(outcomes)
     }
 
     async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError> {
-        let rows = sqlx::query(
-            "SELECT score, COUNT(*) FROM events \
-             WHERE site_id = $1 AND kind = 'response' AND occurred_at >= $2 AND occurred_at < $3 \
-             GROUP BY score",
-        )
-        .bind(site.id)
-        .bind(range.from)
-        .bind(range.to)
-        .fetch_all(&self.pool)
-        .await?;
-        tally_scores(
-            rows.iter()
-                .map(|row| (i64::from(row.get::<i16, _>(0)), row.get::<i64, _>(1))),
-        )
+        let split = split_by_hour(range);
+        let mut tally = Tally::default();
+        if let Some(hours) = split.hours {
+            let row = sqlx::query(
+                "SELECT COALESCE(SUM(promoters), 0)::BIGINT, COALESCE(SUM(passives), 0)::BIGINT, \
+                        COALESCE(SUM(detractors), 0)::BIGINT \
+                 FROM nps_rollup WHERE site_id = $1 AND hour >= $2 AND hour < $3",
+            )
+            .bind(site.id)
+            .bind(hours.from)
+            .bind(hours.to)
+            .fetch_one(&self.pool)
+            .await?;
+            let count = |index| u64::try_from(row.get::<i64, _>(index)).unwrap_or_default();
+            tally += Tally::new(count(0), count(1), count(2));
+        }
+        for edge in split.edges {
+            let rows = sqlx::query(
+                "SELECT score, COUNT(*) FROM events \
+                 WHERE site_id = $1 AND kind = 'response' AND occurred_at >= $2 AND occurred_at < $3 \
+                 GROUP BY score",
+            )
+            .bind(site.id)
+            .bind(edge.from)
+            .bind(edge.to)
+            .fetch_all(&self.pool)
+            .await?;
+            tally += tally_scores(
+                rows.iter()
+                    .map(|row| (i64::from(row.get::<i16, _>(0)), row.get::<i64, _>(1))),
+            )?;
+        }
+        Ok(tally)
     }
 
     async fn touchpoint_counts(
@@ -229,27 +262,98 @@ impl Store for PostgresStore {
         site: &Site,
         range: TimeRange,
     ) -> Result<Vec<TouchpointCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, COUNT(*) AS count FROM events \
-             WHERE site_id = $1 AND kind = 'touchpoint' AND occurred_at >= $2 AND occurred_at < $3 \
-             GROUP BY name ORDER BY count DESC, name",
-        )
-        .bind(site.id)
-        .bind(range.from)
-        .bind(range.to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| TouchpointCount {
-                name: row.get(0),
-                count: row.get::<i64, _>(1).try_into().unwrap_or_default(),
-            })
-            .collect())
+        let split = split_by_hour(range);
+        let mut rows = Vec::new();
+        if let Some(hours) = split.hours {
+            let found = sqlx::query(
+                "SELECT name, SUM(count)::BIGINT FROM touchpoint_rollup \
+                 WHERE site_id = $1 AND hour >= $2 AND hour < $3 GROUP BY name",
+            )
+            .bind(site.id)
+            .bind(hours.from)
+            .bind(hours.to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.extend(
+                found
+                    .iter()
+                    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))),
+            );
+        }
+        for edge in split.edges {
+            let found = sqlx::query(
+                "SELECT name, COUNT(*) FROM events \
+                 WHERE site_id = $1 AND kind = 'touchpoint' AND occurred_at >= $2 AND occurred_at < $3 GROUP BY name",
+            )
+            .bind(site.id)
+            .bind(edge.from)
+            .bind(edge.to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.extend(
+                found
+                    .iter()
+                    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))),
+            );
+        }
+        Ok(merge_touchpoint_counts(rows))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Adds a group's new events to the hourly rollups, inside the group's transaction. The keys
+/// arrive sorted, so concurrent collectors lock rollup rows in the same order.
+async fn add_to_rollups(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    deltas: &RollupDeltas,
+) -> Result<(), StoreError> {
+    if !deltas.nps.is_empty() {
+        let (mut sites, mut hours, mut promoters, mut passives, mut detractors) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for ((site_id, hour), tally) in &deltas.nps {
+            sites.push(*site_id);
+            hours.push(*hour);
+            promoters.push(tally.promoters as i64);
+            passives.push(tally.passives as i64);
+            detractors.push(tally.detractors as i64);
+        }
+        sqlx::query(
+            "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
+             ON CONFLICT (site_id, hour) DO UPDATE SET promoters = nps_rollup.promoters + EXCLUDED.promoters, \
+             passives = nps_rollup.passives + EXCLUDED.passives, detractors = nps_rollup.detractors + EXCLUDED.detractors",
+        )
+        .bind(sites)
+        .bind(hours)
+        .bind(promoters)
+        .bind(passives)
+        .bind(detractors)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !deltas.touchpoints.is_empty() {
+        let (mut sites, mut names, mut hours, mut counts) = (vec![], vec![], vec![], vec![]);
+        for ((site_id, name, hour), count) in &deltas.touchpoints {
+            sites.push(*site_id);
+            names.push(name.as_str());
+            hours.push(*hour);
+            counts.push(*count);
+        }
+        sqlx::query(
+            "INSERT INTO touchpoint_rollup (site_id, name, hour, count) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[]) \
+             ON CONFLICT (site_id, name, hour) DO UPDATE SET count = touchpoint_rollup.count + EXCLUDED.count",
+        )
+        .bind(sites)
+        .bind(names)
+        .bind(hours)
+        .bind(counts)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -9,8 +9,9 @@
 //! - `busy_timeout = 5 s`: a writer waits for another instead of failing at once.
 
 use super::{
-    EventRow, NewSite, Store, StoreError, StoredBatch, TimeRange, TouchpointCount, attach_origins,
-    now_millis, stored_site_key, tally_scores,
+    IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch, TimeRange,
+    TouchpointCount, attach_origins, event_rows, merge_touchpoint_counts, now_millis, settle,
+    split_by_hour, stored_site_key, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -19,9 +20,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
-use touchstone_shared::wire::{Event, VisitorId};
 use touchstone_shared::{SiteKey, Tally};
 
 /// A [`Store`] in a SQLite database file.
@@ -188,54 +189,75 @@ impl Store for SqliteStore {
         self.site_where(row).await
     }
 
-    async fn store_events(
+    async fn store_batches(
         &self,
-        site: &Site,
-        visitor: VisitorId,
-        events: &[Event],
-        received_at: i64,
-    ) -> Result<StoredBatch, StoreError> {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) ",
-        );
-        insert.push_values(events.iter().map(EventRow::from), |mut values, row| {
-            values
-                .push_bind(site.id)
-                .push_bind(row.event_id)
-                .push_bind(visitor.0)
-                .push_bind(row.kind)
-                .push_bind(row.occurred_at)
-                .push_bind(received_at)
-                .push_bind(row.name.map(str::to_owned))
-                .push_bind(row.url.map(str::to_owned))
-                .push_bind(row.score)
-                .push_bind(row.comment.map(str::to_owned));
-        });
-        insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING");
+        batches: &[IncomingBatch],
+    ) -> Result<Vec<StoredBatch>, StoreError> {
+        let rows = event_rows(batches);
         let mut tx = self.pool.begin().await?;
-        let new = insert.build().execute(&mut *tx).await?.rows_affected();
+        let mut inserted = HashSet::with_capacity(rows.len());
+        // Well under SQLite's 32,766 bound parameters per statement.
+        for chunk in rows.chunks(500) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) ",
+            );
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.site_id)
+                    .push_bind(row.event_id)
+                    .push_bind(row.visitor_id)
+                    .push_bind(row.kind)
+                    .push_bind(row.occurred_at)
+                    .push_bind(row.received_at)
+                    .push_bind(row.name.map(str::to_owned))
+                    .push_bind(row.url.map(str::to_owned))
+                    .push_bind(row.score)
+                    .push_bind(row.comment.map(str::to_owned));
+            });
+            insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                inserted.insert((row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1)));
+            }
+        }
+        let (outcomes, deltas) = settle(batches, inserted);
+        add_to_rollups(&mut tx, &deltas).await?;
         tx.commit().await?;
-        Ok(StoredBatch {
-            new,
-            duplicates: events.len() as u64 - new,
-        })
+        Ok(outcomes)
     }
 
     async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError> {
-        let rows = sqlx::query(
-            "SELECT score, COUNT(*) FROM events \
-             WHERE site_id = ? AND kind = 'response' AND occurred_at >= ? AND occurred_at < ? \
-             GROUP BY score",
-        )
-        .bind(site.id)
-        .bind(range.from)
-        .bind(range.to)
-        .fetch_all(&self.pool)
-        .await?;
-        tally_scores(
-            rows.iter()
-                .map(|row| (row.get::<i64, _>(0), row.get::<i64, _>(1))),
-        )
+        let split = split_by_hour(range);
+        let mut tally = Tally::default();
+        if let Some(hours) = split.hours {
+            let row = sqlx::query(
+                "SELECT COALESCE(SUM(promoters), 0), COALESCE(SUM(passives), 0), COALESCE(SUM(detractors), 0) \
+                 FROM nps_rollup WHERE site_id = ? AND hour >= ? AND hour < ?",
+            )
+            .bind(site.id)
+            .bind(hours.from)
+            .bind(hours.to)
+            .fetch_one(&self.pool)
+            .await?;
+            let count = |index| u64::try_from(row.get::<i64, _>(index)).unwrap_or_default();
+            tally += Tally::new(count(0), count(1), count(2));
+        }
+        for edge in split.edges {
+            let rows = sqlx::query(
+                "SELECT score, COUNT(*) FROM events \
+                 WHERE site_id = ? AND kind = 'response' AND occurred_at >= ? AND occurred_at < ? \
+                 GROUP BY score",
+            )
+            .bind(site.id)
+            .bind(edge.from)
+            .bind(edge.to)
+            .fetch_all(&self.pool)
+            .await?;
+            tally += tally_scores(
+                rows.iter()
+                    .map(|row| (row.get::<i64, _>(0), row.get::<i64, _>(1))),
+            )?;
+        }
+        Ok(tally)
     }
 
     async fn touchpoint_counts(
@@ -243,27 +265,89 @@ impl Store for SqliteStore {
         site: &Site,
         range: TimeRange,
     ) -> Result<Vec<TouchpointCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, COUNT(*) AS count FROM events \
-             WHERE site_id = ? AND kind = 'touchpoint' AND occurred_at >= ? AND occurred_at < ? \
-             GROUP BY name ORDER BY count DESC, name",
-        )
-        .bind(site.id)
-        .bind(range.from)
-        .bind(range.to)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| TouchpointCount {
-                name: row.get(0),
-                count: row.get::<i64, _>(1).try_into().unwrap_or_default(),
-            })
-            .collect())
+        let split = split_by_hour(range);
+        let mut rows = Vec::new();
+        if let Some(hours) = split.hours {
+            let found = sqlx::query(
+                "SELECT name, SUM(count) FROM touchpoint_rollup \
+                 WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY name",
+            )
+            .bind(site.id)
+            .bind(hours.from)
+            .bind(hours.to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.extend(
+                found
+                    .iter()
+                    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))),
+            );
+        }
+        for edge in split.edges {
+            let found = sqlx::query(
+                "SELECT name, COUNT(*) FROM events \
+                 WHERE site_id = ? AND kind = 'touchpoint' AND occurred_at >= ? AND occurred_at < ? GROUP BY name",
+            )
+            .bind(site.id)
+            .bind(edge.from)
+            .bind(edge.to)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.extend(
+                found
+                    .iter()
+                    .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1))),
+            );
+        }
+        Ok(merge_touchpoint_counts(rows))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Adds a group's new events to the hourly rollups, inside the group's transaction.
+async fn add_to_rollups(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    deltas: &RollupDeltas,
+) -> Result<(), StoreError> {
+    let nps: Vec<_> = deltas.nps.iter().collect();
+    for chunk in nps.chunks(1000) {
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) ",
+        );
+        upsert.push_values(chunk, |mut values, ((site_id, hour), tally)| {
+            values
+                .push_bind(*site_id)
+                .push_bind(*hour)
+                .push_bind(tally.promoters as i64)
+                .push_bind(tally.passives as i64)
+                .push_bind(tally.detractors as i64);
+        });
+        upsert.push(
+            " ON CONFLICT (site_id, hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
+             passives = passives + excluded.passives, detractors = detractors + excluded.detractors",
+        );
+        upsert.build().execute(&mut **tx).await?;
+    }
+    let touchpoints: Vec<_> = deltas.touchpoints.iter().collect();
+    for chunk in touchpoints.chunks(1000) {
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO touchpoint_rollup (site_id, name, hour, count) ",
+        );
+        upsert.push_values(chunk, |mut values, ((site_id, name, hour), count)| {
+            values
+                .push_bind(*site_id)
+                .push_bind(name.clone())
+                .push_bind(*hour)
+                .push_bind(*count);
+        });
+        upsert.push(
+            " ON CONFLICT (site_id, name, hour) DO UPDATE SET count = count + excluded.count",
+        );
+        upsert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }

@@ -25,8 +25,8 @@ on_every_backend!(
 async fn collect_stores_a_batch_and_the_report_counts_it(app: TestApp) {
     let response = app
         .collect(&batch(vec![
-            touchpoint("page_view", NOV_20_2025_NOON),
-            response(9, NOV_20_2025_NOON),
+            touchpoint("page_view", noon()),
+            response(9, noon()),
         ]))
         .await;
     assert_eq!(response.status(), 200);
@@ -46,7 +46,7 @@ async fn collect_accepts_json_and_the_text_plain_that_beacons_send(app: TestApp)
         "text/plain;charset=UTF-8",
         "Application/JSON; charset=utf-8",
     ] {
-        let body = batch(vec![response(7, NOV_20_2025_NOON)]).to_string();
+        let body = batch(vec![response(7, noon())]).to_string();
         let response = app.post_collect(body, content_type).await;
         assert_eq!(response.status(), 200, "{content_type}");
     }
@@ -55,8 +55,8 @@ async fn collect_accepts_json_and_the_text_plain_that_beacons_send(app: TestApp)
 
 async fn collect_stores_a_replayed_batch_once(app: TestApp) {
     let request = batch(vec![
-        response(0, NOV_20_2025_NOON),
-        touchpoint("support_contact", NOV_20_2025_NOON),
+        response(0, noon()),
+        touchpoint("support_contact", noon()),
     ]);
     let first: Value = app.collect(&request).await.json().await.unwrap();
     assert_eq!(first["duplicates"], 0);
@@ -80,7 +80,7 @@ async fn collect_stores_a_replayed_batch_once(app: TestApp) {
 }
 
 async fn collect_refuses_other_content_types(app: TestApp) {
-    let body = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    let body = batch(vec![response(9, noon())]).to_string();
     for content_type in [
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
@@ -94,7 +94,7 @@ async fn collect_refuses_other_content_types(app: TestApp) {
 }
 
 async fn collect_refuses_malformed_and_truncated_json(app: TestApp) {
-    let whole = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    let whole = batch(vec![response(9, noon())]).to_string();
     let truncated = whole[..whole.len() / 2].to_owned();
     for body in [
         "",
@@ -120,19 +120,14 @@ async fn collect_refuses_malformed_and_truncated_json(app: TestApp) {
 }
 
 async fn collect_refuses_invalid_utf8(app: TestApp) {
-    let mut body = batch(vec![response(9, NOV_20_2025_NOON)])
-        .to_string()
-        .into_bytes();
+    let mut body = batch(vec![response(9, noon())]).to_string().into_bytes();
     body.extend_from_slice(&[0xff, 0xfe, 0xfd]);
     let code = error_code(app.post_collect(body, "application/json").await, 400).await;
     assert_eq!(code, "invalid_encoding");
 }
 
 async fn collect_refuses_a_score_above_ten_and_stores_nothing_of_the_batch(app: TestApp) {
-    let request = batch(vec![
-        response(10, NOV_20_2025_NOON),
-        response(11, NOV_20_2025_NOON),
-    ]);
+    let request = batch(vec![response(10, noon()), response(11, noon())]);
     let response = app.collect(&request).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
@@ -151,7 +146,7 @@ async fn collect_refuses_a_score_above_ten_and_stores_nothing_of_the_batch(app: 
 async fn collect_refuses_a_body_over_64_kilobytes(app: TestApp) {
     let comment = "x".repeat(1900);
     let events = (0..40)
-        .map(|_| json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 5, "comment": comment}))
+        .map(|_| json!({"type": "response", "id": event_id(), "at": noon(), "score": 5, "comment": comment}))
         .collect();
     let body = batch(events).to_string();
     assert!(body.len() > 64 * 1024);
@@ -161,22 +156,20 @@ async fn collect_refuses_a_body_over_64_kilobytes(app: TestApp) {
 }
 
 async fn collect_refuses_more_than_a_hundred_events(app: TestApp) {
-    let events = (0..101)
-        .map(|_| touchpoint("page_view", NOV_20_2025_NOON))
-        .collect();
+    let events = (0..101).map(|_| touchpoint("page_view", noon())).collect();
     let code = error_code(app.collect(&batch(events)).await, 400).await;
     assert_eq!(code, "invalid_request");
 }
 
 async fn collect_refuses_an_unknown_site(app: TestApp) {
-    let mut request = batch(vec![response(9, NOV_20_2025_NOON)]);
+    let mut request = batch(vec![response(9, noon())]);
     request["site"] = json!("nobody");
     let code = error_code(app.collect(&request).await, 404).await;
     assert_eq!(code, "unknown_site");
 }
 
 async fn collect_refuses_pages_on_origins_the_site_does_not_list(app: TestApp) {
-    let body = batch(vec![response(9, NOV_20_2025_NOON)]).to_string();
+    let body = batch(vec![response(9, noon())]).to_string();
     let refused = app
         .client
         .post(format!("{}/v1/collect", app.address))
@@ -206,7 +199,7 @@ async fn collect_refuses_pages_on_origins_the_site_does_not_list(app: TestApp) {
         .client
         .post(format!("{}/v1/collect", app.address))
         .header("Content-Type", "application/json")
-        .body(batch(vec![response(3, NOV_20_2025_NOON)]).to_string())
+        .body(batch(vec![response(3, noon())]).to_string())
         .send()
         .await
         .unwrap();
@@ -217,13 +210,13 @@ async fn collect_refuses_pages_on_origins_the_site_does_not_list(app: TestApp) {
 async fn collect_keeps_hostile_text_as_plain_text(app: TestApp) {
     let hostile = "'); DROP TABLE events; -- <script>alert(1)</script> \u{202e}ǝʇɐʇs";
     let request = batch(vec![
-        json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 2, "comment": hostile}),
+        json!({"type": "response", "id": event_id(), "at": noon(), "score": 2, "comment": hostile}),
     ]);
     assert_eq!(app.collect(&request).await.status(), 200);
     // The tables are intact and the answer counted.
     assert_eq!(app.nps("").await["detractors"], 1);
     assert_eq!(
-        app.collect(&batch(vec![response(9, NOV_20_2025_NOON)]))
+        app.collect(&batch(vec![response(9, noon())]))
             .await
             .status(),
         200
@@ -233,7 +226,7 @@ async fn collect_keeps_hostile_text_as_plain_text(app: TestApp) {
 
 async fn collect_refuses_a_nul_character(app: TestApp) {
     let request = batch(vec![
-        json!({"type": "response", "id": event_id(), "at": NOV_20_2025_NOON, "score": 2, "comment": "a\u{0}b"}),
+        json!({"type": "response", "id": event_id(), "at": noon(), "score": 2, "comment": "a\u{0}b"}),
     ]);
     let code = error_code(app.collect(&request).await, 400).await;
     assert_eq!(code, "invalid_request");

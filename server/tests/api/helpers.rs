@@ -285,11 +285,28 @@ pub fn touchpoint(name: &str, at: i64) -> Value {
     json!({ "type": "touchpoint", "id": event_id(), "at": at, "name": name, "url": "https://shop.example/pricing" })
 }
 
-/// 2025-11-20T12:00:00Z, a fixed moment for tests that care about periods.
-pub const NOV_20_2025_NOON: i64 = 1_763_640_000_000;
-
 /// One day in milliseconds.
 pub const DAY: i64 = 86_400_000;
+
+/// Noon (UTC) `days` days ago, in milliseconds: recent enough for the collector to trust the
+/// time, and on a known date for tests that care about periods.
+pub fn noon_days_ago(days: i64) -> i64 {
+    let today = jiff::Timestamp::now().as_millisecond().div_euclid(DAY) * DAY;
+    today - days * DAY + DAY / 2
+}
+
+/// Noon two days ago: a typical recent moment.
+pub fn noon() -> i64 {
+    noon_days_ago(2)
+}
+
+/// The UTC date of `millis`, as `2026-11-21`.
+pub fn date_of(millis: i64) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string()
+}
 
 /// The `code` of a JSON error response, after checking its status.
 pub async fn error_code(response: reqwest::Response, status: u16) -> String {

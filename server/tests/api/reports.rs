@@ -55,7 +55,7 @@ async fn the_nps_counts_each_category_and_gives_its_95_percent_interval(app: Tes
     let scores = [9, 10, 9, 10, 10, 7, 8, 8, 0, 6];
     let events = scores
         .iter()
-        .map(|&score| response(score, NOV_20_2025_NOON))
+        .map(|&score| response(score, noon()))
         .collect();
     assert_eq!(app.collect(&batch(events)).await.status(), 200);
 
@@ -84,23 +84,34 @@ async fn the_nps_counts_each_category_and_gives_its_95_percent_interval(app: Tes
 }
 
 async fn the_nps_covers_only_the_period_asked_for(app: TestApp) {
-    let events = vec![
-        response(10, NOV_20_2025_NOON - DAY), // 2025-11-19
-        response(0, NOV_20_2025_NOON),        // 2025-11-20
-        response(0, NOV_20_2025_NOON + DAY),  // 2025-11-21
-    ];
+    let (before, day, after) = (noon_days_ago(3), noon_days_ago(2), noon_days_ago(1));
+    let events = vec![response(10, before), response(0, day), response(0, after)];
     assert_eq!(app.collect(&batch(events)).await.status(), 200);
 
-    let the_20th = app.nps("?from=2025-11-20&to=2025-11-20").await;
-    assert_eq!(the_20th["responses"], 1);
-    assert_eq!(the_20th["from"], "2025-11-20T00:00:00Z");
-    assert_eq!(the_20th["to"], "2025-11-21T00:00:00Z");
+    let date = date_of(day);
+    let that_day = app.nps(&format!("?from={date}&to={date}")).await;
+    assert_eq!(that_day["responses"], 1);
+    assert_eq!(that_day["from"], format!("{date}T00:00:00Z"));
+    assert_eq!(that_day["to"], format!("{}T00:00:00Z", date_of(after)));
     assert_eq!(
-        app.nps("?to=2025-11-20T12:00:00Z").await["promoters"],
+        app.nps(&format!("?to={date}T12:00:00Z")).await["promoters"],
         1,
         "`to` instants are exclusive"
     );
-    assert_eq!(app.nps("?from=2025-11-20").await["detractors"], 2);
+    assert_eq!(app.nps(&format!("?from={date}")).await["detractors"], 2);
+    // Bounds inside an hour are answered exactly, from the raw events at the edges.
+    assert_eq!(
+        app.nps(&format!(
+            "?from={date}T11:59:59.999Z&to={date}T12:00:00.001Z"
+        ))
+        .await["responses"],
+        1
+    );
+    assert_eq!(
+        app.nps(&format!("?from={date}T12:00:00.001Z&to={date}T13:00:00Z"))
+            .await["responses"],
+        0
+    );
     assert_eq!(app.nps("").await["responses"], 3);
 }
 
@@ -123,10 +134,10 @@ async fn a_malformed_period_is_refused(app: TestApp) {
 
 async fn the_touchpoint_report_counts_each_moment(app: TestApp) {
     let events = vec![
-        touchpoint("page_view", NOV_20_2025_NOON),
-        touchpoint("page_view", NOV_20_2025_NOON),
-        touchpoint("pricing_viewed", NOV_20_2025_NOON),
-        response(8, NOV_20_2025_NOON),
+        touchpoint("page_view", noon()),
+        touchpoint("page_view", noon()),
+        touchpoint("pricing_viewed", noon()),
+        response(8, noon()),
     ];
     assert_eq!(app.collect(&batch(events)).await.status(), 200);
     let response = app

@@ -1,0 +1,166 @@
+//! Group commit. Handlers hand accepted batches to one writer task over a bounded queue; the
+//! writer commits everything waiting in one transaction and only then answers each handler.
+//!
+//! While one commit waits for its fsync, new batches queue up, so the next commit carries all of
+//! them: the cost of a durable commit is shared by every batch in it, and the queue never waits
+//! on a timer when the database is idle. A full queue means the database is not keeping up: the
+//! handler answers `503` at once instead of letting memory and latency grow without bound.
+
+use crate::store::{IncomingBatch, Store, StoreError, StoredBatch};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Why a batch was not stored. Nothing of it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The write queue is full: the database is not keeping up.
+    #[error("the collector is overloaded: its write queue is full")]
+    Overloaded,
+    /// The database refused the commit for a reason that may pass (unreachable, locked,
+    /// read-only, full). The writer logged the cause.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The database failed the commit for another reason. The writer logged the cause.
+    #[error("the database failed to store the batch")]
+    Failed,
+    /// The collector is stopping and takes no more batches.
+    #[error("the collector is shutting down")]
+    ShuttingDown,
+}
+
+/// How the writer groups batches.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestSettings {
+    /// Batches that may wait for the writer before handlers answer `503`.
+    pub queue_capacity: usize,
+    /// The most events one commit carries; more wait for the next.
+    pub max_events_per_commit: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            queue_capacity: 10_000,
+            max_events_per_commit: 5_000,
+        }
+    }
+}
+
+/// The handlers' side of the queue. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    queue: mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    batch: IncomingBatch,
+    reply: oneshot::Sender<Result<StoredBatch, IngestError>>,
+}
+
+/// The writer task. [`Writer::finish`] stops it after it has committed everything queued.
+#[derive(Debug)]
+pub struct Writer {
+    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+impl Ingest {
+    /// Starts the writer on the current Tokio runtime.
+    pub fn start(store: Arc<dyn Store>, settings: IngestSettings) -> (Ingest, Writer) {
+        let (queue, receiver) = mpsc::channel(settings.queue_capacity);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(write_groups(
+            store,
+            receiver,
+            stopped,
+            settings.max_events_per_commit,
+        ));
+        (Ingest { queue }, Writer { task, stop })
+    }
+
+    /// Stores `batch`, returning once it is committed (or failed).
+    pub async fn submit(&self, batch: IncomingBatch) -> Result<StoredBatch, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Pending { batch, reply })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => IngestError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => IngestError::ShuttingDown,
+            })?;
+        // A dropped reply means the writer is gone: the batch was not committed.
+        answer.await.unwrap_or(Err(IngestError::ShuttingDown))
+    }
+
+    /// Batches waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+impl Writer {
+    /// Takes no more batches, commits the ones already queued, and returns when done.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the writer task failed");
+        }
+    }
+}
+
+async fn write_groups(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::Receiver<Pending>,
+    mut stop: oneshot::Receiver<()>,
+    max_events_per_commit: usize,
+) {
+    let mut stopping = false;
+    loop {
+        let first = tokio::select! {
+            pending = queue.recv() => match pending {
+                Some(pending) => pending,
+                // Closed and drained: everything queued is committed.
+                None => return,
+            },
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                queue.close();
+                continue;
+            }
+        };
+        let mut events = first.batch.events.len();
+        let mut group = vec![first];
+        while events < max_events_per_commit {
+            let Ok(next) = queue.try_recv() else { break };
+            events += next.batch.events.len();
+            group.push(next);
+        }
+        commit(store.as_ref(), group).await;
+    }
+}
+
+async fn commit(store: &dyn Store, group: Vec<Pending>) {
+    let (batches, replies): (Vec<IncomingBatch>, Vec<_>) = group
+        .into_iter()
+        .map(|pending| (pending.batch, pending.reply))
+        .unzip();
+    match store.store_batches(&batches).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // A handler that stopped waiting (the client went away) still had its batch stored.
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            let answer = match &error {
+                StoreError::Unavailable(_) => IngestError::Unavailable,
+                _ => IngestError::Failed,
+            };
+            tracing::error!(error = %crate::error::cause_chain(&error), batches = batches.len(), "a commit failed; nothing of it was stored");
+            for reply in replies {
+                let _ = reply.send(Err(answer));
+            }
+        }
+    }
+}

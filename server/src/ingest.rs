@@ -145,8 +145,24 @@ async fn commit(store: &dyn Store, group: Vec<Pending>) {
         .into_iter()
         .map(|pending| (pending.batch, pending.reply))
         .unzip();
-    match store.store_batches(&batches).await {
+    let metrics = crate::metrics::metrics();
+    let started = std::time::Instant::now();
+    let committed = store.store_batches(&batches).await;
+    metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics.commit_events.observe(
+        batches
+            .iter()
+            .map(|batch| batch.events.len())
+            .sum::<usize>() as f64,
+    );
+    match committed {
         Ok(outcomes) => {
+            for outcome in &outcomes {
+                metrics.events_stored.inc_by(outcome.new);
+                metrics.events_duplicate.inc_by(outcome.duplicates);
+            }
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A handler that stopped waiting (the client went away) still had its batch stored.
                 let _ = reply.send(Ok(outcome));

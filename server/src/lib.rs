@@ -6,8 +6,10 @@
 
 pub mod api_key;
 pub mod auth;
+pub mod bots;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod period;
 pub mod routes;
 pub mod site;

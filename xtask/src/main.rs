@@ -1,2 +1,43 @@
-//! placeholder
-fn main() {}
+//! Touchstone's build, run and test automation, run as `cargo xtask <command>`.
+//!
+//! This is the only place that spawns processes for building and tooling. Every command installs
+//! what it needs when it is missing (the wasm32 target, wasm-bindgen-cli, wasm-opt, Chromium) and
+//! says what it is doing, so the README's two commands work on a fresh machine.
+
+mod process;
+mod run;
+mod test;
+mod tools;
+mod widget;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+commands:
+  run            build the widget, start the collector on SQLite with a demo site, print its URLs
+  test           everything CI runs: fmt, clippy, unit, property, API, browser and end-to-end tests
+  build-widget   build the widget (release, wasm-opt) into target/widget and print its sizes
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run::run(&args[1..]),
+        Some("test") => test::test(&args[1..]),
+        Some("build-widget") => widget::build().map(|build| build.print_sizes()),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

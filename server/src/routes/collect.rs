@@ -4,8 +4,10 @@
 //! (so browsers skip the CORS preflight, and `navigator.sendBeacon` can deliver it on page
 //! exit) or as `application/json`.
 
+use crate::bots::is_known_bot;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
+use crate::metrics::{Reason, metrics};
 use crate::store::{IncomingBatch, Store, now_millis};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -42,6 +44,8 @@ struct Receipt {
     accepted: u64,
     /// Of those, how many were already stored by an earlier delivery of the same events.
     duplicates: u64,
+    /// Events not stored because the sender is a known bot or headless crawler.
+    ignored: u64,
 }
 
 #[tracing::instrument(name = "collect", skip_all)]
@@ -51,7 +55,25 @@ async fn collect(
     store: web::Data<dyn Store>,
     ingest: web::Data<Ingest>,
 ) -> Result<HttpResponse, ApiError> {
-    require_text_body(&request)?;
+    let answer = store_batch(&request, body, store.get_ref(), &ingest).await;
+    if let Err(error) = &answer {
+        metrics()
+            .collect_rejected
+            .get_or_create(&Reason {
+                reason: error.code(),
+            })
+            .inc();
+    }
+    answer.map(|receipt| HttpResponse::Ok().json(receipt))
+}
+
+async fn store_batch(
+    request: &HttpRequest,
+    body: web::Payload,
+    store: &dyn Store,
+    ingest: &Ingest,
+) -> Result<Receipt, ApiError> {
+    require_text_body(request)?;
     let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
         Ok(Ok(bytes)) => bytes,
         // The connection broke mid-body: nothing usable arrived.
@@ -63,6 +85,19 @@ async fn collect(
         Err(_) => return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES)),
     };
     let batch = parse(&bytes)?;
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    if user_agent.is_some_and(is_known_bot) {
+        let ignored = batch.events.events().len() as u64;
+        metrics().events_from_bots.inc_by(ignored);
+        return Ok(Receipt {
+            accepted: 0,
+            duplicates: 0,
+            ignored,
+        });
+    }
     let site = store
         .site(&batch.site)
         .await?
@@ -89,10 +124,11 @@ async fn collect(
         })
         .await?;
     tracing::debug!(site = %site.key, new = stored.new, duplicates = stored.duplicates, "stored a batch");
-    Ok(HttpResponse::Ok().json(Receipt {
+    Ok(Receipt {
         accepted,
         duplicates: stored.duplicates,
-    }))
+        ignored: 0,
+    })
 }
 
 /// Keeps an event's own time unless it is more than five minutes ahead of the collector's clock or

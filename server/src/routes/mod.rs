@@ -3,9 +3,9 @@
 
 pub mod assets;
 pub mod collect;
-pub mod health;
 pub mod journey;
 pub mod nps;
+pub mod ops;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     collect::configure(cfg);
     nps::configure(cfg);
     journey::configure(cfg);
-    health::configure(cfg);
+    ops::configure(cfg);
     assets::configure(cfg, assets);
 }
 

@@ -20,6 +20,8 @@ on_every_backend!(
     collect_refuses_a_nul_character,
     collect_answers_the_cors_preflight,
     collect_only_takes_post,
+    collect_answers_bots_but_stores_nothing_of_theirs,
+    collect_stores_a_batch_replayed_concurrently_once,
 );
 
 async fn collect_stores_a_batch_and_the_report_counts_it(app: TestApp) {
@@ -31,7 +33,10 @@ async fn collect_stores_a_batch_and_the_report_counts_it(app: TestApp) {
         .await;
     assert_eq!(response.status(), 200);
     let receipt: Value = response.json().await.unwrap();
-    assert_eq!(receipt, json!({"accepted": 2, "duplicates": 0}));
+    assert_eq!(
+        receipt,
+        json!({"accepted": 2, "duplicates": 0, "ignored": 0})
+    );
 
     let report = app.nps("").await;
     assert_eq!(report["responses"], 1);
@@ -64,7 +69,10 @@ async fn collect_stores_a_replayed_batch_once(app: TestApp) {
         let again = app.collect(&request).await;
         assert_eq!(again.status(), 200, "a replay is accepted");
         let receipt: Value = again.json().await.unwrap();
-        assert_eq!(receipt, json!({"accepted": 2, "duplicates": 2}));
+        assert_eq!(
+            receipt,
+            json!({"accepted": 2, "duplicates": 2, "ignored": 0})
+        );
     }
     assert_eq!(app.nps("").await["responses"], 1);
     let touchpoints: Value = app
@@ -256,4 +264,61 @@ async fn collect_answers_the_cors_preflight(app: TestApp) {
 async fn collect_only_takes_post(app: TestApp) {
     let code = error_code(app.get_as("/v1/collect", None).await, 405).await;
     assert_eq!(code, "method_not_allowed");
+}
+
+async fn collect_answers_bots_but_stores_nothing_of_theirs(app: TestApp) {
+    for agent in [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36",
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/v1/collect", app.address))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", agent)
+            .body(batch(vec![response(10, noon()), touchpoint("page_view", noon())]).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{agent}");
+        let receipt: Value = response.json().await.unwrap();
+        assert_eq!(
+            receipt,
+            json!({"accepted": 0, "duplicates": 0, "ignored": 2})
+        );
+    }
+    assert_eq!(app.nps("").await["responses"], 0);
+}
+
+async fn collect_stores_a_batch_replayed_concurrently_once(app: TestApp) {
+    let request = batch(vec![
+        response(10, noon()),
+        response(0, noon()),
+        touchpoint("page_view", noon()),
+    ]);
+    let replays = (0..100).map(|_| app.collect(&request));
+    let answers = futures_util::future::join_all(replays).await;
+    let mut new = 0;
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        let receipt: Value = answer.json().await.unwrap();
+        assert_eq!(receipt["accepted"], 3);
+        new += 3 - receipt["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!(new, 3, "exactly one delivery stored each event");
+    let report = app.nps("").await;
+    assert_eq!(
+        (report["promoters"].clone(), report["detractors"].clone()),
+        (json!(1), json!(1))
+    );
+    let touchpoints: Value = app
+        .get_with_key(&format!("/v1/sites/{}/touchpoints", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        touchpoints["touchpoints"],
+        json!([{"name": "page_view", "count": 1}])
+    );
 }

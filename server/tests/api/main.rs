@@ -10,5 +10,5 @@ mod helpers;
 mod browser;
 mod cli;
 mod collect;
-mod health;
+mod ops;
 mod reports;

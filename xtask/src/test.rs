@@ -1,0 +1,69 @@
+//! `cargo xtask test`: everything CI checks, in the order that fails fastest.
+//!
+//! Formatting, then clippy (native and wasm32), then the widget's release build (its sizes are
+//! printed), the widget's component tests in headless Chromium, and finally every native test:
+//! unit and property tests, the API tests on SQLite (and PostgreSQL when
+//! `TOUCHSTONE_TEST_POSTGRES_URL` is set), and the end-to-end browser test, which reuses the
+//! widget built here and one Chromium.
+
+use crate::process::{cargo, run, step};
+use crate::{tools, widget};
+use anyhow::{Result, bail};
+use std::time::Instant;
+
+/// Runs the whole suite.
+pub fn test(args: &[String]) -> Result<()> {
+    if let Some(unknown) = args.first() {
+        bail!("`cargo xtask test` takes no arguments, got {unknown:?}");
+    }
+    let started = Instant::now();
+    if std::env::var_os("TOUCHSTONE_TEST_POSTGRES_URL").is_none() {
+        eprintln!(
+            "note: TOUCHSTONE_TEST_POSTGRES_URL is not set, so the PostgreSQL tests will be skipped"
+        );
+    }
+
+    step("checking formatting");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+
+    let browser = tools::ensure_browser()?;
+    tools::ensure_wasm_tools()?;
+
+    step("linting with clippy (native, then wasm32 for the widget)");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "--package",
+        "touchstone-widget",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    let widget = widget::build()?;
+
+    step("running the widget's component tests in headless Chromium");
+    widget::browser_tests(&browser)?;
+
+    step("running unit, property, API and end-to-end tests");
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("TOUCHSTONE_WIDGET_DIR", &widget.dir)
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("CHROME", &browser.chromium))?;
+
+    step("widget sizes");
+    widget.print_sizes();
+    step(&format!("all checks passed in {:.0?}", started.elapsed()));
+    Ok(())
+}

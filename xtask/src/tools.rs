@@ -1,0 +1,177 @@
+//! Installing the tools the build and the tests need, each only when it is missing: the wasm32
+//! target, wasm-bindgen-cli (at exactly the version in Cargo.lock), wasm-opt, and Chromium with
+//! its ChromeDriver.
+//!
+//! Tools the project installs itself live under `<target dir>/tools`, so a `cargo clean` removes
+//! them and nothing outside the workspace's target folder is touched (apart from apt packages).
+
+use crate::process::{cargo, output, run, step, workspace_root};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The wasm-opt release known to read what the current rustc emits (Debian's is too old).
+const BINARYEN_PACKAGE: &str = "binaryen@132";
+
+/// Where Debian's packages put the browser and its driver.
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A headless-capable Chromium and the ChromeDriver that matches it.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    /// The browser binary.
+    pub chromium: PathBuf,
+    /// The WebDriver server for it.
+    pub chromedriver: PathBuf,
+}
+
+/// The WebAssembly tool chain.
+#[derive(Debug, Clone)]
+pub struct WasmTools {
+    /// `wasm-bindgen`, at the version of the `wasm-bindgen` crate in Cargo.lock.
+    pub wasm_bindgen: PathBuf,
+    /// `wasm-bindgen-test-runner`, installed alongside it.
+    pub test_runner: PathBuf,
+    /// binaryen's `wasm-opt`, a Node.js script: run it as `node <wasm_opt> …` (see [`Self::wasm_opt`]).
+    pub wasm_opt: PathBuf,
+}
+
+impl WasmTools {
+    /// A `wasm-opt` command ready for its arguments.
+    pub fn wasm_opt(&self) -> Command {
+        let mut command = Command::new("node");
+        command.arg(&self.wasm_opt);
+        command
+    }
+}
+
+/// Cargo's target folder: `$CARGO_TARGET_DIR` when set, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// Chromium and ChromeDriver, installed from Debian's packages when either is missing.
+pub fn ensure_browser() -> Result<Browser> {
+    let browser = Browser {
+        chromium: CHROMIUM.into(),
+        chromedriver: CHROMEDRIVER.into(),
+    };
+    if browser.chromium.exists() && browser.chromedriver.exists() {
+        return Ok(browser);
+    }
+    step("installing Chromium and ChromeDriver from Debian packages (about 40 s)");
+    apt_get(&["update"])?;
+    apt_get(&["install", "-y", "chromium", "chromium-driver"])?;
+    for path in [&browser.chromium, &browser.chromedriver] {
+        if !path.exists() {
+            bail!(
+                "{} is still missing after installing chromium and chromium-driver",
+                path.display()
+            );
+        }
+    }
+    Ok(browser)
+}
+
+fn apt_get(args: &[&str]) -> Result<()> {
+    run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
+        .context("running apt-get (it needs root; on other systems install chromium and chromedriver yourself)")
+}
+
+/// The wasm32 target, wasm-bindgen-cli and wasm-opt, each installed when missing.
+pub fn ensure_wasm_tools() -> Result<WasmTools> {
+    ensure_wasm_target()?;
+    let root = target_dir().join("tools");
+    let bin = root.join("bin");
+    let tools = WasmTools {
+        wasm_bindgen: bin.join("wasm-bindgen"),
+        test_runner: bin.join("wasm-bindgen-test-runner"),
+        wasm_opt: root.join("node_modules/binaryen/bin/wasm-opt"),
+    };
+
+    let version = locked_version("wasm-bindgen")?;
+    if installed_version(&tools.wasm_bindgen).as_deref() != Some(version.as_str())
+        || !tools.test_runner.exists()
+    {
+        step(&format!(
+            "installing wasm-bindgen-cli {version} into {} (about 3.5 minutes)",
+            root.display()
+        ));
+        // No --locked: the registry index here can lag the CLI's own lock file by a patch version.
+        run(cargo().args(["install", "--root"]).arg(&root).args([
+            "wasm-bindgen-cli",
+            "--version",
+            &version,
+        ]))
+        .context("installing wasm-bindgen-cli")?;
+    }
+
+    if !tools.wasm_opt.exists() {
+        step(&format!(
+            "installing wasm-opt ({BINARYEN_PACKAGE} from npm) into {}",
+            root.display()
+        ));
+        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&root)
+            .arg(BINARYEN_PACKAGE))
+        .context("installing binaryen with npm (Node.js and npm must be installed)")?;
+    }
+    Ok(tools)
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("asking rustup which targets are installed")?;
+    if !installed
+        .lines()
+        .any(|line| line.trim() == "wasm32-unknown-unknown")
+    {
+        step("adding the wasm32-unknown-unknown target");
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    Ok(())
+}
+
+/// The version of `package` that Cargo.lock pins.
+pub fn locked_version(package: &str) -> Result<String> {
+    let path = workspace_root().join("Cargo.lock");
+    let lock =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let name_line = format!("name = \"{package}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == name_line
+            && let Some(version) = lines
+                .next()
+                .and_then(|next| next.strip_prefix("version = \""))
+        {
+            return Ok(version.trim_end_matches('"').to_owned());
+        }
+    }
+    bail!(
+        "{package} is not in {}; build the widget once to add it",
+        path.display()
+    )
+}
+
+/// What `<binary> --version` reports, e.g. `0.2.130` for `wasm-bindgen 0.2.130`.
+fn installed_version(binary: &Path) -> Option<String> {
+    if !binary.exists() {
+        return None;
+    }
+    let text = output(Command::new(binary).arg("--version")).ok()?;
+    text.split_whitespace().nth(1).map(str::to_owned)
+}

@@ -3,10 +3,13 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use serde_json::json;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use touchstone_server::api_key::ApiKey;
+use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, NewSite, Store};
@@ -64,6 +67,20 @@ struct ServeArgs {
     /// The folder with the built widget (`cargo xtask build-widget` writes it).
     #[arg(long, env = "TOUCHSTONE_WIDGET_DIR", default_value = "target/widget")]
     widget_dir: PathBuf,
+    /// Collect requests per second one site may send (bursts of twice that pass).
+    #[arg(long, env = "TOUCHSTONE_SITE_RATE", default_value = "2000")]
+    site_rate: NonZeroU32,
+    /// Collect requests per second one client address may send to one site.
+    #[arg(long, env = "TOUCHSTONE_CLIENT_RATE", default_value = "20")]
+    client_rate: NonZeroU32,
+    /// Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For header
+    /// names the client. Without one, the connection's own address is the client's.
+    #[arg(
+        long = "trusted-proxy",
+        env = "TOUCHSTONE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +173,11 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
         database_url: database_url.to_owned(),
         www_dir: args.www_dir,
         widget_dir: args.widget_dir,
+        rate: RateSettings {
+            site_per_second: args.site_rate,
+            client_per_second: args.client_rate,
+        },
+        trusted_proxies: TrustedProxies::new(args.trusted_proxies),
     };
     let application = Application::build(&settings).await?;
     // On standard output, one stable line that scripts and tests can wait for.

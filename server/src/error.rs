@@ -53,6 +53,9 @@ pub enum ApiError {
     /// 415 `unsupported_media_type`: the body is neither `application/json` nor `text/plain`.
     #[error("send the body as application/json or text/plain")]
     UnsupportedMediaType,
+    /// 429 `rate_limited`, with `Retry-After`: the site or this client sent too many requests.
+    #[error("too many requests; try again in {} s", retry_after_seconds(*.0))]
+    RateLimited(std::time::Duration),
     /// 503 `overloaded`, with `Retry-After`: the write queue is full; nothing was stored.
     #[error("the collector is overloaded, nothing was stored; try again shortly")]
     Overloaded,
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable(_) => "storage_unavailable",
             ApiError::WidgetNotBuilt => "widget_not_built",
@@ -167,6 +171,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded | ApiError::StorageUnavailable(_) | ApiError::WidgetNotBuilt => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -185,14 +190,29 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        match self {
+            ApiError::RateLimited(wait) => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_seconds(*wait)),
+                ));
+            }
+            _ if self.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+                response
+                    .insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+            }
+            _ => {}
         }
         response.json(ErrorBody {
             code: self.code(),
             message: &self.to_string(),
         })
     }
+}
+
+/// Whole seconds to wait, at least one: `Retry-After` takes no fractions.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
 }
 
 /// The error and its causes, one per line, for the log.

@@ -4,7 +4,10 @@
 
 use crate::error;
 use crate::ingest::{Ingest, IngestSettings, Writer};
+use crate::limits::{RateLimits, RateSettings, TrustedProxies};
+use crate::routes::collect::CollectGate;
 use crate::routes::{self, assets::AssetError, assets::Assets};
+use crate::site_cache::SiteCache;
 use crate::store::{self, StoreError};
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
@@ -23,6 +26,10 @@ pub struct ServeSettings {
     pub www_dir: PathBuf,
     /// The folder with the built widget (`touchstone_widget.js`, `touchstone_widget_bg.wasm`).
     pub widget_dir: PathBuf,
+    /// How many collect requests sites and clients may send.
+    pub rate: RateSettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Why the collector could not start.
@@ -50,6 +57,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     writer: Writer,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -65,6 +73,12 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
         let (ingest, writer) = Ingest::start(store.clone(), IngestSettings::default());
         let ingest = web::Data::new(ingest);
+        let gate = web::Data::new(CollectGate {
+            sites: SiteCache::default(),
+            limits: RateLimits::new(settings.rate),
+            proxies: settings.trusted_proxies.clone(),
+        });
+        let sweeper = tokio::spawn(forget_idle_clients(gate.clone()));
         let store = web::Data::from(store);
         let server = HttpServer::new(move || {
             App::new()
@@ -73,6 +87,7 @@ impl Application {
                 .wrap(Logger::new("%r %s %b %Dms"))
                 .app_data(store.clone())
                 .app_data(ingest.clone())
+                .app_data(gate.clone())
                 .configure(|cfg| routes::configure(cfg, &assets))
                 .default_service(web::to(routes::not_found))
         })
@@ -83,6 +98,7 @@ impl Application {
             address,
             server,
             writer,
+            sweeper,
         })
     }
 
@@ -102,6 +118,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.writer.finish().await;
+        self.sweeper.abort();
         served
+    }
+}
+
+/// Once a minute, drops the rate-limit buckets of clients that have gone quiet, so addresses
+/// are not kept in memory longer than they matter.
+async fn forget_idle_clients(gate: web::Data<CollectGate>) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every_minute.tick().await;
+        gate.limits.forget_idle();
     }
 }

@@ -7,7 +7,9 @@
 use crate::bots::is_known_bot;
 use crate::error::ApiError;
 use crate::ingest::Ingest;
+use crate::limits::{RateLimits, TrustedProxies};
 use crate::metrics::{Reason, metrics};
+use crate::site_cache::SiteCache;
 use crate::store::{IncomingBatch, Store, now_millis};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -37,6 +39,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// What the collect endpoint keeps between requests.
+#[derive(Debug)]
+pub struct CollectGate {
+    /// Recently looked-up sites.
+    pub sites: SiteCache,
+    /// The per-site and per-client buckets.
+    pub limits: RateLimits,
+    /// Whose `X-Forwarded-For` to believe.
+    pub proxies: TrustedProxies,
+}
+
 /// What the collector answers once a batch is stored.
 #[derive(Debug, Serialize)]
 struct Receipt {
@@ -54,8 +67,9 @@ async fn collect(
     body: web::Payload,
     store: web::Data<dyn Store>,
     ingest: web::Data<Ingest>,
+    gate: web::Data<CollectGate>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = store_batch(&request, body, store.get_ref(), &ingest).await;
+    let answer = store_batch(&request, body, store.get_ref(), &ingest, &gate).await;
     if let Err(error) = &answer {
         metrics()
             .collect_rejected
@@ -72,6 +86,7 @@ async fn store_batch(
     body: web::Payload,
     store: &dyn Store,
     ingest: &Ingest,
+    gate: &CollectGate,
 ) -> Result<Receipt, ApiError> {
     require_text_body(request)?;
     let bytes = match body.to_bytes_limited(MAX_BODY_BYTES).await {
@@ -98,10 +113,21 @@ async fn store_batch(
             ignored,
         });
     }
-    let site = store
-        .site(&batch.site)
+    let site = gate
+        .sites
+        .site(store, &batch.site)
         .await?
         .ok_or_else(|| ApiError::UnknownSite(batch.site.clone()))?;
+    let forwarded_for = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    let client = gate
+        .proxies
+        .client_address(request.peer_addr().map(|peer| peer.ip()), forwarded_for);
+    gate.limits
+        .check(site.id, client)
+        .map_err(ApiError::RateLimited)?;
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
         if !site.allows_origin(origin) {

@@ -3,6 +3,8 @@
 use crate::helpers::*;
 use crate::on_every_backend;
 use serde_json::{Value, json};
+use std::num::NonZeroU32;
+use touchstone_server::limits::{RateSettings, TrustedProxies};
 
 on_every_backend!(
     collect_stores_a_batch_and_the_report_counts_it,
@@ -321,4 +323,107 @@ async fn collect_stores_a_batch_replayed_concurrently_once(app: TestApp) {
         touchpoints["touchpoints"],
         json!([{"name": "page_view", "count": 1}])
     );
+}
+
+/// Rate limits live in memory, the same on every backend: these run on SQLite.
+fn tight_limits(site_per_second: u32, client_per_second: u32) -> RateSettings {
+    RateSettings {
+        site_per_second: NonZeroU32::new(site_per_second).unwrap(),
+        client_per_second: NonZeroU32::new(client_per_second).unwrap(),
+    }
+}
+
+async fn post_as(app: &TestApp, client: &str, request: &Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/v1/collect", app.address))
+        .header("Content-Type", "text/plain")
+        .header("X-Forwarded-For", client)
+        .body(request.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_is_told_when_to_come_back() {
+    let proxies = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), tight_limits(1000, 2), proxies).await;
+    // A burst of twice the rate passes.
+    for _ in 0..4 {
+        assert_eq!(
+            post_as(&app, "198.51.100.1", &batch(vec![response(9, noon())]))
+                .await
+                .status(),
+            200
+        );
+    }
+    let refused = post_as(&app, "198.51.100.1", &batch(vec![response(9, noon())])).await;
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "Retry-After is at least a second");
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
+    // Another visitor of the same site is not held back by the first.
+    assert_eq!(
+        post_as(&app, "198.51.100.2", &batch(vec![response(9, noon())]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.nps("").await["responses"],
+        5,
+        "refused batches store nothing"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn_with(
+        TestDatabase::sqlite(),
+        tight_limits(1000, 1),
+        TrustedProxies::default(),
+    )
+    .await;
+    // Without a trusted proxy every request is from 127.0.0.1, whatever the header claims.
+    for n in 0..2 {
+        assert_eq!(
+            post_as(
+                &app,
+                &format!("198.51.100.{n}"),
+                &batch(vec![response(9, noon())])
+            )
+            .await
+            .status(),
+            200
+        );
+    }
+    let refused = post_as(&app, "198.51.100.99", &batch(vec![response(9, noon())])).await;
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
+}
+
+#[tokio::test]
+async fn a_flooded_site_does_not_hold_back_another_site() {
+    let proxies = TrustedProxies::new(vec!["127.0.0.1/32".parse().unwrap()]);
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), tight_limits(2, 1000), proxies).await;
+    app.create_site("other").await;
+    for n in 0..4 {
+        assert_eq!(
+            post_as(
+                &app,
+                &format!("198.51.100.{n}"),
+                &batch(vec![response(9, noon())])
+            )
+            .await
+            .status(),
+            200
+        );
+    }
+    let refused = post_as(&app, "198.51.100.50", &batch(vec![response(9, noon())])).await;
+    assert_eq!(error_code(refused, 429).await, "rate_limited");
+    let mut other = batch(vec![response(9, noon())]);
+    other["site"] = json!("other");
+    assert_eq!(post_as(&app, "198.51.100.50", &other).await.status(), 200);
 }

@@ -4,8 +4,10 @@
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use touchstone_server::api_key::ApiKey;
+use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::Origin;
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, NewSite};
@@ -174,13 +176,29 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the real application on `database`, in this test's runtime.
+    /// Starts the real application on `database`, in this test's runtime, with rate limits
+    /// high enough that only the rate-limit tests meet them.
     pub async fn spawn(database: TestDatabase) -> Self {
+        let rate = RateSettings {
+            site_per_second: NonZeroU32::new(1_000_000).unwrap(),
+            client_per_second: NonZeroU32::new(1_000_000).unwrap(),
+        };
+        Self::spawn_with(database, rate, TrustedProxies::default()).await
+    }
+
+    /// Starts the real application with the given rate limits and trusted proxies.
+    pub async fn spawn_with(
+        database: TestDatabase,
+        rate: RateSettings,
+        trusted_proxies: TrustedProxies,
+    ) -> Self {
         let settings = ServeSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database.url.clone(),
             www_dir: workspace_root().join("www"),
             widget_dir: workspace_root().join("target/no-widget-in-api-tests"),
+            rate,
+            trusted_proxies,
         };
         let application = Application::build(&settings)
             .await

@@ -15,7 +15,15 @@ use touchstone_shared::SiteKey;
 /// Sites by public key, each remembered for a few seconds.
 #[derive(Debug, Default)]
 pub struct SiteCache {
-    entries: Mutex<HashMap<SiteKey, (Instant, Option<Arc<Site>>)>>,
+    entries: Mutex<HashMap<SiteKey, Entry>>,
+}
+
+/// What the store said about a key, and when.
+#[derive(Debug)]
+struct Entry {
+    fetched: Instant,
+    /// `None`: no site has this key.
+    site: Option<Arc<Site>>,
 }
 
 impl SiteCache {
@@ -30,17 +38,23 @@ impl SiteCache {
         store: &dyn Store,
         key: &SiteKey,
     ) -> Result<Option<Arc<Site>>, StoreError> {
-        if let Some((fetched, site)) = self.entries.lock().expect("site cache lock").get(key)
-            && fetched.elapsed() < Self::TTL
+        if let Some(entry) = self.entries.lock().expect("site cache lock").get(key)
+            && entry.fetched.elapsed() < Self::TTL
         {
-            return Ok(site.clone());
+            return Ok(entry.site.clone());
         }
         let site = store.site(key).await?.map(Arc::new);
         let mut entries = self.entries.lock().expect("site cache lock");
         if entries.len() >= Self::CAPACITY {
             entries.clear();
         }
-        entries.insert(key.clone(), (Instant::now(), site.clone()));
+        entries.insert(
+            key.clone(),
+            Entry {
+                fetched: Instant::now(),
+                site: site.clone(),
+            },
+        );
         Ok(site)
     }
 }

@@ -52,6 +52,39 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// What a key lets its holder do on its one site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    /// Read reports and export a respondent's data.
+    Read,
+    /// Everything `Read` may, and erase a respondent's data.
+    Admin,
+}
+
+impl KeyScope {
+    /// The name stored and shown: `read` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Read => "read",
+            KeyScope::Admin => "admin",
+        }
+    }
+
+    /// The scope named `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "read" => Some(KeyScope::Read),
+            "admin" => Some(KeyScope::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether this scope allows what `needed` allows.
+    pub fn covers(self, needed: KeyScope) -> bool {
+        self == KeyScope::Admin || needed == KeyScope::Read
+    }
+}
+
 impl KeyHash {
     /// The hex digest.
     pub fn as_str(&self) -> &str {
@@ -78,6 +111,18 @@ mod tests {
         let debug = format!("{key:?}");
         assert!(!debug.contains(key.reveal()), "{debug}");
         assert!(debug.contains(key.prefix()));
+    }
+
+    #[test]
+    fn admin_covers_read_but_not_the_other_way_round() {
+        assert!(KeyScope::Admin.covers(KeyScope::Read));
+        assert!(KeyScope::Admin.covers(KeyScope::Admin));
+        assert!(KeyScope::Read.covers(KeyScope::Read));
+        assert!(!KeyScope::Read.covers(KeyScope::Admin));
+        for scope in [KeyScope::Read, KeyScope::Admin] {
+            assert_eq!(KeyScope::parse(scope.as_str()), Some(scope));
+        }
+        assert_eq!(KeyScope::parse("root"), None);
     }
 
     #[test]

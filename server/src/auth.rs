@@ -1,6 +1,7 @@
-//! Who may read a site's reports: whoever presents one of its unrevoked API keys.
+//! Who may read a site's reports: whoever presents one of its unrevoked API keys. Erasing a
+//! respondent's data takes a key with the `admin` scope.
 
-use crate::api_key::ApiKey;
+use crate::api_key::{ApiKey, KeyScope};
 use crate::error::ApiError;
 use crate::site::Site;
 use crate::store::Store;
@@ -17,6 +18,17 @@ pub async fn authorize(
     store: &dyn Store,
     site: &str,
 ) -> Result<Site, ApiError> {
+    authorize_for(request, store, site, KeyScope::Read).await
+}
+
+/// Like [`authorize`], for what only a key of `needed` scope may do: a valid key with a
+/// narrower scope gets `403 forbidden`.
+pub async fn authorize_for(
+    request: &HttpRequest,
+    store: &dyn Store,
+    site: &str,
+    needed: KeyScope,
+) -> Result<Site, ApiError> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -25,8 +37,12 @@ pub async fn authorize(
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
     let site = SiteKey::parse(site).map_err(|_| ApiError::Unauthorized)?;
-    store
+    let authorized = store
         .authorized_site(&site, &ApiKey::presented(presented).hash())
         .await?
-        .ok_or(ApiError::Unauthorized)
+        .ok_or(ApiError::Unauthorized)?;
+    if !authorized.scope.covers(needed) {
+        return Err(ApiError::Forbidden(needed));
+    }
+    Ok(authorized.site)
 }

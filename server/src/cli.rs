@@ -8,12 +8,14 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use touchstone_server::api_key::ApiKey;
+use touchstone_server::api_key::{ApiKey, KeyScope};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
+use touchstone_server::privacy;
 use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
-use touchstone_server::store::{self, NewSite, Store};
-use touchstone_shared::SiteKey;
+use touchstone_server::store::{self, KeyToRevoke, NewApiKey, NewSite, Store, Subject};
+use touchstone_shared::wire::VisitorId;
+use touchstone_shared::{CustomerId, SiteKey};
 
 /// Touchstone: Net Promoter Score surveys and customer journeys, self-hosted.
 #[derive(Debug, Parser)]
@@ -51,9 +53,12 @@ enum Command {
     /// Set up and list sites.
     #[command(subcommand)]
     Site(SiteCommand),
-    /// Manage read API keys.
+    /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Export or erase everything held about a visitor or a customer.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -111,8 +116,23 @@ enum SiteCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
-    /// Make another read API key for a site; prints it once.
+    /// Make another API key for a site; prints it once.
     Create {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// What the key is for, e.g. "Grafana" (shown by `key list`).
+        #[arg(long)]
+        label: Option<String>,
+        /// `read` reads reports and exports; `admin` may also erase respondents' data.
+        #[arg(long, value_enum, default_value_t = Scope::Read)]
+        scope: Scope,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a site's API keys (their ids and first characters, never the keys).
+    List {
         /// The site's public key.
         #[arg(long)]
         site: String,
@@ -120,6 +140,70 @@ enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Revoke an API key at once: by the id `key list` shows, or by the full key.
+    Revoke {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// The key's id, or the key itself (`tsk_…`).
+        key: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scope {
+    /// Read reports and export data.
+    Read,
+    /// Also erase respondents' data.
+    Admin,
+}
+
+impl From<Scope> for KeyScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::Read => KeyScope::Read,
+            Scope::Admin => KeyScope::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum PrivacyCommand {
+    /// Print, as JSON, everything held about a visitor or a customer.
+    Export(SubjectArgs),
+    /// Delete everything held about a visitor or a customer, and take it out of the reports.
+    Erase(SubjectArgs),
+}
+
+#[derive(Debug, Args)]
+struct SubjectArgs {
+    /// The site's public key.
+    #[arg(long)]
+    site: String,
+    #[command(flatten)]
+    who: Who,
+}
+
+/// Exactly one of a visitor or a customer.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct Who {
+    /// A visitor's id (a UUID, from the browser's localStorage or an export).
+    #[arg(long)]
+    visitor: Option<uuid::Uuid>,
+    /// A customer id, as the site gave it with `identify`.
+    #[arg(long)]
+    customer: Option<String>,
+}
+
+impl SubjectArgs {
+    fn subject(&self) -> Result<Subject> {
+        match (&self.who.visitor, &self.who.customer) {
+            (Some(visitor), _) => Ok(Subject::Visitor(VisitorId(*visitor))),
+            (None, Some(customer)) => Ok(Subject::Customer(CustomerId::parse(customer)?)),
+            (None, None) => anyhow::bail!("name a --visitor or a --customer"),
+        }
+    }
 }
 
 impl Cli {
@@ -153,9 +237,42 @@ impl Cli {
                     SiteCommand::List { json } => list_sites(store.as_ref(), json).await,
                 }
             }
-            Command::Key(KeyCommand::Create { site, json }) => {
+            Command::Key(command) => {
                 let store = open(&self.database_url).await?;
-                create_key(store.as_ref(), &site, json).await
+                match command {
+                    KeyCommand::Create {
+                        site,
+                        label,
+                        scope,
+                        json,
+                    } => create_key(store.as_ref(), &site, label.as_deref(), scope, json).await,
+                    KeyCommand::List { site, json } => list_keys(store.as_ref(), &site, json).await,
+                    KeyCommand::Revoke { site, key } => {
+                        revoke_key(store.as_ref(), &site, &key).await
+                    }
+                }
+            }
+            Command::Privacy(command) => {
+                let store = open(&self.database_url).await?;
+                match command {
+                    PrivacyCommand::Export(args) => {
+                        let site = existing_site(store.as_ref(), &args.site).await?;
+                        let export =
+                            privacy::export(store.as_ref(), &site, &args.subject()?).await?;
+                        println!("{}", serde_json::to_string_pretty(&export)?);
+                        Ok(())
+                    }
+                    PrivacyCommand::Erase(args) => {
+                        let site = existing_site(store.as_ref(), &args.site).await?;
+                        let erased =
+                            privacy::erase(store.as_ref(), &site, &args.subject()?).await?;
+                        println!(
+                            "Erased {} events ({} answers) of {} visitors from {}.",
+                            erased.events, erased.responses, erased.visitors, site.key
+                        );
+                        Ok(())
+                    }
+                }
             }
         }
     }
@@ -256,24 +373,93 @@ async fn list_sites(store: &dyn Store, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn create_key(store: &dyn Store, site: &str, json: bool) -> Result<()> {
+async fn create_key(
+    store: &dyn Store,
+    site: &str,
+    label: Option<&str>,
+    scope: Scope,
+    json: bool,
+) -> Result<()> {
     let site = SiteKey::parse(site)?;
     let api_key = ApiKey::generate().context("drawing a random API key")?;
-    store
-        .add_api_key(&site, &api_key.hash(), api_key.prefix())
+    let scope = KeyScope::from(scope);
+    let id = store
+        .add_api_key(
+            &site,
+            NewApiKey {
+                hash: &api_key.hash(),
+                prefix: api_key.prefix(),
+                label,
+                scope,
+            },
+        )
         .await?;
     if json {
         println!(
             "{}",
-            json!({ "site": site.as_str(), "api_key": api_key.reveal() })
+            json!({ "site": site.as_str(), "id": id, "scope": scope.as_str(), "api_key": api_key.reveal() })
         );
     } else {
         println!(
-            "New read API key for {site} (secret, shown only now): {}",
+            "New {} API key {id} for {site} (secret, shown only now): {}",
+            scope.as_str(),
             api_key.reveal()
         );
     }
     Ok(())
+}
+
+async fn list_keys(store: &dyn Store, site: &str, json: bool) -> Result<()> {
+    let keys = store.api_keys(&SiteKey::parse(site)?).await?;
+    if json {
+        println!("{}", serde_json::to_string(&keys)?);
+        return Ok(());
+    }
+    println!("ID\tPREFIX\tSCOPE\tCREATED\tSTATUS\tLABEL");
+    for key in keys {
+        let status = match key.revoked_at {
+            Some(at) => format!("revoked {}", date_time(at)),
+            None => "active".to_owned(),
+        };
+        println!(
+            "{}\t{}…\t{}\t{}\t{status}\t{}",
+            key.id,
+            key.prefix,
+            key.scope,
+            date_time(key.created_at),
+            key.label.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn revoke_key(store: &dyn Store, site: &str, key: &str) -> Result<()> {
+    let site = SiteKey::parse(site)?;
+    let which = match key.parse::<i64>() {
+        Ok(id) => KeyToRevoke::Id(id),
+        Err(_) => KeyToRevoke::Hash(ApiKey::presented(key.trim()).hash()),
+    };
+    if store.revoke_api_key(&site, &which).await? {
+        println!("Revoked. Requests with that key are refused from now on.");
+    } else {
+        println!("That key was already revoked.");
+    }
+    Ok(())
+}
+
+async fn existing_site(store: &dyn Store, site: &str) -> Result<Site> {
+    let key = SiteKey::parse(site)?;
+    store
+        .site(&key)
+        .await?
+        .with_context(|| format!("no site has the key {key}"))
+}
+
+/// Milliseconds since the epoch as a UTC time to the second.
+fn date_time(millis: i64) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| millis.to_string())
 }
 
 fn site_json(site: &Site) -> serde_json::Value {

@@ -2,6 +2,7 @@
 //! machine-readable `code` and a human `message`; causes of server-side failures go to the log,
 //! never to the client.
 
+use crate::api_key::KeyScope;
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 use actix_web::dev::ServiceResponse;
@@ -33,6 +34,12 @@ pub enum ApiError {
     /// 401 `unauthorized`: no API key, or not a valid key for this site.
     #[error("a valid API key for this site is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// 403 `forbidden`: the key is valid for this site but its scope does not allow this.
+    #[error(
+        "this API key may not do that: it needs a key with the {} scope (`touchstone key create --scope {}`)",
+        .0.as_str(), .0.as_str()
+    )]
+    Forbidden(KeyScope),
     /// 403 `origin_not_allowed`: a browser on an origin the site did not register posted.
     #[error(
         "pages on {0} may not send answers for this site; register the origin for the site first"
@@ -102,6 +109,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::UnknownSite(_) => "unknown_site",
             ApiError::NotFound => "not_found",
@@ -166,7 +174,7 @@ impl ResponseError for ApiError {
             | ApiError::InvalidRequest(_)
             | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownSite(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod period;
+pub mod privacy;
 pub mod routes;
 pub mod site;
 pub mod site_cache;

@@ -13,4 +13,6 @@ pub mod wire;
 
 pub use score::{Category, Score, ScoreError};
 pub use tally::{Interval, Tally};
-pub use text::{Comment, PageUrl, SiteKey, TextError, TouchpointName};
+pub use text::{
+    Comment, CustomerId, PageUrl, SiteKey, TextError, TouchpointName, TraitName, TraitValue,
+};

@@ -208,6 +208,87 @@ impl Comment {
     }
 }
 
+/// The website owner's own id for a customer, given with `identify` so answers can be joined
+/// with revenue and traits: trimmed, 1 to 128 characters, no control characters.
+///
+/// It is the owner's key, not ours: Touchstone never derives one from anything it sees.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CustomerId(String);
+text_type!(CustomerId);
+
+impl CustomerId {
+    /// The longest customer id, in characters.
+    pub const MAX_CHARS: usize = 128;
+
+    /// Trims `text` and checks its length and characters.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        check_plain_text("a customer id", trimmed, Self::MAX_CHARS)?;
+        Ok(CustomerId(trimmed.to_owned()))
+    }
+}
+
+/// The name of a customer trait given with `identify`, such as `plan`, `account` or `seats`.
+///
+/// The same rule as touchpoint names: a lower-case letter, then `a-z 0-9 _ . -`, 1 to 64.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TraitName(String);
+text_type!(TraitName);
+
+impl TraitName {
+    /// Checks `text` against the trait name rule.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        TouchpointName::parse(text)
+            .map(|name| TraitName(name.0))
+            .map_err(|error| match error {
+                TextError::Empty { .. } => TextError::Empty {
+                    what: "a trait name",
+                },
+                TextError::TooLong { max, .. } => TextError::TooLong {
+                    what: "a trait name",
+                    max,
+                },
+                TextError::Invalid { rule, .. } => TextError::Invalid {
+                    what: "a trait name",
+                    rule,
+                },
+            })
+    }
+}
+
+/// The value of a customer trait: trimmed, 1 to 256 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TraitValue(String);
+text_type!(TraitValue);
+
+impl TraitValue {
+    /// The longest trait value, in characters.
+    pub const MAX_CHARS: usize = 256;
+
+    /// Trims `text` and checks its length and characters.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        check_plain_text("a trait value", trimmed, Self::MAX_CHARS)?;
+        Ok(TraitValue(trimmed.to_owned()))
+    }
+}
+
+/// Checks a length and refuses control characters (NUL, line breaks, escapes): ids and
+/// labels are one line of text.
+fn check_plain_text(what: &'static str, text: &str, max: usize) -> Result<(), TextError> {
+    check_length(what, text, max)?;
+    if text.chars().any(char::is_control) {
+        return Err(TextError::Invalid {
+            what,
+            rule: "may not contain control characters",
+        });
+    }
+    Ok(())
+}
+
 fn check_length(what: &'static str, text: &str, max: usize) -> Result<(), TextError> {
     if text.is_empty() {
         return Err(TextError::Empty { what });
@@ -242,6 +323,43 @@ mod tests {
             Err(TextError::TooLong { max: 64, .. })
         ));
         assert!(SiteKey::parse(&"k".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn customer_ids_are_trimmed_single_lines() {
+        assert_eq!(CustomerId::parse("  cus_42 ").unwrap().as_str(), "cus_42");
+        assert_eq!(
+            CustomerId::parse("anna@example.com").unwrap().as_str(),
+            "anna@example.com"
+        );
+        assert!(matches!(
+            CustomerId::parse(" "),
+            Err(TextError::Empty { .. })
+        ));
+        assert!(matches!(
+            CustomerId::parse("a\nb"),
+            Err(TextError::Invalid { .. })
+        ));
+        assert!(matches!(
+            CustomerId::parse("a\0b"),
+            Err(TextError::Invalid { .. })
+        ));
+        assert!(CustomerId::parse(&"c".repeat(128)).is_ok());
+        assert!(matches!(
+            CustomerId::parse(&"c".repeat(129)),
+            Err(TextError::TooLong { max: 128, .. })
+        ));
+    }
+
+    #[test]
+    fn trait_names_follow_the_touchpoint_rule_and_say_what_they_are() {
+        assert!(TraitName::parse("plan").is_ok());
+        assert_eq!(
+            TraitName::parse("Plan").unwrap_err().to_string(),
+            "a trait name must start with a lower-case letter and contain only a-z, 0-9, '_', '.' and '-'"
+        );
+        assert!(TraitValue::parse(" pro ").is_ok_and(|value| value.as_str() == "pro"));
+        assert!(TraitValue::parse(&"v".repeat(257)).is_err());
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! ```json
 //! {"site": "demo", "visitor": "0b7c…", "events": [
 //!   {"type": "touchpoint", "id": "5f0e…", "at": 1763900000000, "name": "page_view", "url": "https://shop.example/"},
-//!   {"type": "response", "id": "9a41…", "at": 1763900004000, "score": 9, "comment": "Quick delivery"}
+//!   {"type": "response", "id": "9a41…", "at": 1763900004000, "score": 9, "comment": "Quick delivery"},
+//!   {"type": "identify", "id": "c3d2…", "at": 1763900005000, "customer": "cus_42", "traits": {"plan": "pro"}}
 //! ]}
 //! ```
 
 use crate::score::Score;
-use crate::text::{Comment, PageUrl, SiteKey, TouchpointName};
+use crate::text::{Comment, CustomerId, PageUrl, SiteKey, TouchpointName, TraitName, TraitValue};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The largest collect request body the collector reads, in bytes.
@@ -113,20 +115,37 @@ pub enum Event {
         )]
         comment: Option<Comment>,
     },
+    /// The website owner told the widget who the visitor is (`touchstone('identify', …)`), so
+    /// this visitor's answers can be joined with the owner's customer data.
+    Identify {
+        /// The browser-made id of this event.
+        id: EventId,
+        /// When the page identified the visitor.
+        at: Timestamp,
+        /// The owner's id for the customer.
+        customer: CustomerId,
+        /// What the owner says about the customer (plan, account, …).
+        #[serde(default, skip_serializing_if = "Traits::is_empty")]
+        traits: Traits,
+    },
 }
 
 impl Event {
     /// The browser-made id of the event.
     pub fn id(&self) -> EventId {
         match self {
-            Event::Touchpoint { id, .. } | Event::Response { id, .. } => *id,
+            Event::Touchpoint { id, .. }
+            | Event::Response { id, .. }
+            | Event::Identify { id, .. } => *id,
         }
     }
 
     /// When the event happened.
     pub fn at(&self) -> Timestamp {
         match self {
-            Event::Touchpoint { at, .. } | Event::Response { at, .. } => *at,
+            Event::Touchpoint { at, .. }
+            | Event::Response { at, .. }
+            | Event::Identify { at, .. } => *at,
         }
     }
 }
@@ -137,6 +156,52 @@ fn blank_comment_is_none<'de, D: Deserializer<'de>>(
     match Option::<String>::deserialize(deserializer)? {
         None => Ok(None),
         Some(text) => Comment::parse_optional(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A customer's traits: at most [`Traits::MAX_ENTRIES`] names with text values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<TraitName, TraitValue>",
+    into = "BTreeMap<TraitName, TraitValue>"
+)]
+pub struct Traits(BTreeMap<TraitName, TraitValue>);
+
+/// Why a map is not [`Traits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a customer has at most {max} traits, not {0}", max = Traits::MAX_ENTRIES)]
+pub struct TraitCountError(pub usize);
+
+impl Traits {
+    /// The most traits one `identify` may carry.
+    pub const MAX_ENTRIES: usize = 32;
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The traits, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&TraitName, &TraitValue)> {
+        self.0.iter()
+    }
+}
+
+impl TryFrom<BTreeMap<TraitName, TraitValue>> for Traits {
+    type Error = TraitCountError;
+
+    fn try_from(traits: BTreeMap<TraitName, TraitValue>) -> Result<Self, Self::Error> {
+        if traits.len() <= Self::MAX_ENTRIES {
+            Ok(Traits(traits))
+        } else {
+            Err(TraitCountError(traits.len()))
+        }
+    }
+}
+
+impl From<Traits> for BTreeMap<TraitName, TraitValue> {
+    fn from(traits: Traits) -> Self {
+        traits.0
     }
 }
 
@@ -188,6 +253,59 @@ mod tests {
 
     fn request(events: &str) -> String {
         format!(r#"{{"site":"demo","visitor":"{VISITOR}","events":[{events}]}}"#)
+    }
+
+    #[test]
+    fn an_identify_carries_a_customer_and_traits() {
+        let json = request(&format!(
+            r#"{{"type":"identify","id":"{EVENT}","at":1763900000000,"customer":" cus_42 ","traits":{{"plan":"pro","seats":"25"}}}}"#
+        ));
+        let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
+        let Event::Identify {
+            customer, traits, ..
+        } = &parsed.events.events()[0]
+        else {
+            panic!("not an identify: {parsed:?}");
+        };
+        assert_eq!(customer.as_str(), "cus_42");
+        let traits: Vec<(&str, &str)> = traits
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(traits, [("plan", "pro"), ("seats", "25")]);
+        // Without traits, and round-tripped.
+        let bare = request(&format!(
+            r#"{{"type":"identify","id":"{EVENT}","at":1,"customer":"c"}}"#
+        ));
+        let parsed: CollectRequest = serde_json::from_str(&bare).unwrap();
+        let again: CollectRequest =
+            serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+        assert_eq!(parsed, again);
+    }
+
+    #[test]
+    fn an_identify_refuses_bad_customers_and_traits() {
+        let too_many: String = (0..=Traits::MAX_ENTRIES)
+            .map(|i| format!(r#""t{i}":"v""#))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (customer, traits) in [
+            (r#""""#, "{}"),
+            (r#""a\nb""#, "{}"),
+            ("42", "{}"),
+            (r#""c""#, r#"{"Plan":"pro"}"#),
+            (r#""c""#, r#"{"plan":""}"#),
+            (r#""c""#, r#"{"seats":25}"#),
+            (r#""c""#, &format!("{{{too_many}}}")),
+        ] {
+            let json = request(&format!(
+                r#"{{"type":"identify","id":"{EVENT}","at":1,"customer":{customer},"traits":{traits}}}"#
+            ));
+            assert!(
+                serde_json::from_str::<CollectRequest>(&json).is_err(),
+                "{customer} {traits}"
+            );
+        }
     }
 
     #[test]

@@ -162,7 +162,8 @@ async fn store_batch(
 /// browser clock must not put answers into the future, and nobody can backdate answers into
 /// last year's trend.
 fn within_trusted_window(mut event: Event, received_at: i64) -> Event {
-    let (Event::Touchpoint { at, .. } | Event::Response { at, .. }) = &mut event;
+    let (Event::Touchpoint { at, .. } | Event::Response { at, .. } | Event::Identify { at, .. }) =
+        &mut event;
     let trusted = received_at - MAX_AGE_MILLIS..=received_at + MAX_CLOCK_AHEAD_MILLIS;
     if !trusted.contains(&at.millis()) {
         // The collector's own clock is always a valid timestamp.

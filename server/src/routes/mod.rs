@@ -6,6 +6,7 @@ pub mod collect;
 pub mod journey;
 pub mod nps;
 pub mod ops;
+pub mod privacy;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     nps::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
+    privacy::configure(cfg);
     assets::configure(cfg, assets);
 }
 

@@ -11,13 +11,14 @@ mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::api_key::KeyHash;
+use crate::api_key::{KeyHash, KeyScope};
 use crate::site::{Origin, Site};
 use async_trait::async_trait;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use touchstone_shared::wire::{Event, Timestamp, VisitorId};
-use touchstone_shared::{Score, SiteKey, Tally};
+use touchstone_shared::{CustomerId, Score, SiteKey, Tally};
 
 /// The width of a rollup bucket.
 pub const HOUR_MILLIS: i64 = 3_600_000;
@@ -94,6 +95,111 @@ pub struct TouchpointCount {
     pub count: u64,
 }
 
+/// A read API key to add to a site; the key itself is never stored, only its hash.
+#[derive(Debug, Clone, Copy)]
+pub struct NewApiKey<'a> {
+    /// The SHA-256 of the key.
+    pub hash: &'a KeyHash,
+    /// Its first characters, to recognise it in listings.
+    pub prefix: &'a str,
+    /// What the key is for, in the operator's words ("Grafana", "Anna's laptop").
+    pub label: Option<&'a str>,
+    /// What the key may do.
+    pub scope: KeyScope,
+}
+
+/// An API key as a listing shows it: never the key, only what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    /// The key's id, for `touchstone key revoke`.
+    pub id: i64,
+    /// The key's first characters.
+    pub prefix: String,
+    /// The operator's label, if any.
+    pub label: Option<String>,
+    /// `read` or `admin`.
+    pub scope: &'static str,
+    /// When it was made, in milliseconds since the epoch.
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// Which key to revoke: by the id a listing shows, or by the key itself (a leaked key can be
+/// revoked without looking it up).
+#[derive(Debug, Clone)]
+pub enum KeyToRevoke {
+    /// The id from `touchstone key list`.
+    Id(i64),
+    /// The hash of the full key.
+    Hash(KeyHash),
+}
+
+/// A site whose API key a request presented, and what that key may do.
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    /// The site the key belongs to.
+    pub site: Site,
+    /// The key's scope.
+    pub scope: KeyScope,
+}
+
+/// Whose data a privacy request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// One anonymous visitor, by the id their browser made.
+    Visitor(VisitorId),
+    /// A customer, by the owner's id given with `identify`: every visitor that was identified as
+    /// this customer.
+    Customer(CustomerId),
+}
+
+/// One stored event, as a privacy export shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct HeldEvent {
+    /// The browser-made event id.
+    pub id: uuid::Uuid,
+    /// The visitor who sent it.
+    pub visitor: uuid::Uuid,
+    /// `touchpoint`, `response` or `identify`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened, in milliseconds since the epoch.
+    pub at: i64,
+    /// When the collector received it.
+    pub received_at: i64,
+    /// A touchpoint's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A touchpoint's page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A response's score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<i64>,
+    /// A response's comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// An identify's customer id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// An identify's traits, as the JSON object it sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(json(nullable))]
+    pub traits: Option<serde_json::Value>,
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// Visitors whose events were erased.
+    pub visitors: u64,
+    /// Events erased, of every kind.
+    pub events: u64,
+    /// Of those, survey answers (also taken out of the NPS rollups).
+    pub responses: u64,
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,6 +212,9 @@ pub enum StoreError {
     /// An operation named a site that does not exist.
     #[error("no site has the key {0}")]
     UnknownSite(SiteKey),
+    /// `revoke_api_key` named no key of that site.
+    #[error("the site {0} has no such API key")]
+    UnknownApiKey(SiteKey),
     /// The database cannot take the request now (unreachable, read-only, full, locked): the
     /// client may try again later.
     #[error("the database is unavailable")]
@@ -182,20 +291,45 @@ pub trait Store: Send + Sync + 'static {
     /// The site with this public key, if any.
     async fn site(&self, key: &SiteKey) -> Result<Option<Site>, StoreError>;
 
-    /// Adds another read API key to a site.
-    async fn add_api_key(
-        &self,
-        site: &SiteKey,
-        key_hash: &KeyHash,
-        key_prefix: &str,
-    ) -> Result<(), StoreError>;
+    /// Adds another API key to a site; returns its id.
+    async fn add_api_key(&self, site: &SiteKey, key: NewApiKey<'_>) -> Result<i64, StoreError>;
 
-    /// The site, if `key_hash` belongs to an unrevoked API key of exactly that site.
+    /// A site's API keys, revoked ones included, oldest first.
+    async fn api_keys(&self, site: &SiteKey) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Revokes one of a site's keys from now on. Returns `false` when it was already revoked.
+    async fn revoke_api_key(&self, site: &SiteKey, key: &KeyToRevoke) -> Result<bool, StoreError>;
+
+    /// The site and the key's scope, if `key_hash` belongs to an unrevoked API key of exactly
+    /// that site.
     async fn authorized_site(
         &self,
         site: &SiteKey,
         key_hash: &KeyHash,
-    ) -> Result<Option<Site>, StoreError>;
+    ) -> Result<Option<Authorized>, StoreError>;
+
+    /// The visitor ids a subject stands for: the visitor itself, or every visitor identified
+    /// as the customer. Sorted.
+    async fn visitors_of(
+        &self,
+        site: &Site,
+        subject: &Subject,
+    ) -> Result<Vec<uuid::Uuid>, StoreError>;
+
+    /// Every event stored for these visitors, oldest first.
+    async fn held_events(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Vec<HeldEvent>, StoreError>;
+
+    /// Deletes every event of these visitors and takes them out of the rollups, in one
+    /// transaction.
+    async fn erase_visitors(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Erased, StoreError>;
 
     /// Stores several batches in one transaction, each (site, event id) once, and adds the new
     /// events to the rollups in the same transaction. Returns, in order, what happened to each
@@ -243,6 +377,9 @@ struct EventRow<'a> {
     url: Option<&'a str>,
     score: Option<i16>,
     comment: Option<&'a str>,
+    customer_id: Option<&'a str>,
+    /// Traits as a JSON object.
+    traits: Option<String>,
 }
 
 impl<'a> EventRow<'a> {
@@ -261,6 +398,8 @@ impl<'a> EventRow<'a> {
                 url: Some(url.as_str()),
                 score: None,
                 comment: None,
+                customer_id: None,
+                traits: None,
             },
             Event::Response {
                 id,
@@ -278,9 +417,39 @@ impl<'a> EventRow<'a> {
                 url: None,
                 score: Some(i16::from(score.value())),
                 comment: comment.as_ref().map(|comment| comment.as_str()),
+                customer_id: None,
+                traits: None,
+            },
+            Event::Identify {
+                id,
+                at,
+                customer,
+                traits,
+            } => EventRow {
+                site_id,
+                visitor_id,
+                received_at,
+                event_id: id.0,
+                kind: "identify",
+                occurred_at: at.millis(),
+                name: None,
+                url: None,
+                score: None,
+                comment: None,
+                customer_id: Some(customer.as_str()),
+                traits: Some(traits_json(traits)),
             },
         }
     }
+}
+
+/// Traits as the JSON object both backends store: names to text values, in name order.
+fn traits_json(traits: &touchstone_shared::wire::Traits) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = traits
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.as_str().into()))
+        .collect();
+    serde_json::Value::Object(object).to_string()
 }
 
 /// Every event of `batches` as table rows, sorted by (site, event id) so that concurrent writers
@@ -340,6 +509,8 @@ fn settle(
                             .entry((batch.site_id, name.to_string(), hour))
                             .or_default() += 1;
                     }
+                    // Identities are not counted in any rollup.
+                    Event::Identify { .. } => {}
                 }
             }
             StoredBatch {
@@ -349,6 +520,69 @@ fn settle(
         })
         .collect();
     (outcomes, deltas)
+}
+
+/// A row an erasure deleted, as both backends return it.
+#[derive(Debug, sqlx::FromRow)]
+struct ErasedRow {
+    visitor_id: uuid::Uuid,
+    kind: String,
+    occurred_at: i64,
+    score: Option<i64>,
+    name: Option<String>,
+}
+
+/// What deleted rows took out of the rollups, and the counts an erasure reports.
+fn erased_deltas(site_id: i64, rows: &[ErasedRow]) -> Result<(RollupDeltas, Erased), StoreError> {
+    let mut deltas = RollupDeltas::default();
+    let mut erased = Erased {
+        events: rows.len() as u64,
+        ..Erased::default()
+    };
+    let hour = |at: i64| at.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
+    for row in rows {
+        match (row.kind.as_str(), row.score, &row.name) {
+            ("response", Some(score), _) => {
+                erased.responses += 1;
+                deltas
+                    .nps
+                    .entry((site_id, hour(row.occurred_at)))
+                    .or_default()
+                    .record(stored_score(score)?.category());
+            }
+            ("touchpoint", _, Some(name)) => {
+                *deltas
+                    .touchpoints
+                    .entry((site_id, name.clone(), hour(row.occurred_at)))
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    erased.visitors = rows
+        .iter()
+        .map(|row| row.visitor_id)
+        .collect::<HashSet<_>>()
+        .len() as u64;
+    Ok((deltas, erased))
+}
+
+/// Whether rollup deltas are added (new events) or taken away (erased events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Add,
+    Subtract,
+}
+
+impl Direction {
+    /// `count` with this direction's sign.
+    fn signed(self, count: impl TryInto<i64>) -> i64 {
+        let count = count.try_into().unwrap_or(i64::MAX);
+        match self {
+            Direction::Add => count,
+            Direction::Subtract => -count,
+        }
+    }
 }
 
 /// The first millisecond of the hour `at` falls in.
@@ -432,18 +666,55 @@ fn merge_touchpoint_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec
 fn tally_scores(rows: impl IntoIterator<Item = (i64, i64)>) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     for (score, count) in rows {
-        let score = u8::try_from(score)
-            .ok()
-            .and_then(|value| Score::try_from(value).ok())
-            .ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(format!(
-                    "a stored score is out of range: {score}"
-                )))
-            })?;
         let count = u64::try_from(count).unwrap_or_default();
-        tally.record_many(score.category(), count);
+        tally.record_many(stored_score(score)?.category(), count);
     }
     Ok(tally)
+}
+
+/// Reads a stored score back; they were checked on the way in.
+fn stored_score(score: i64) -> Result<Score, StoreError> {
+    u8::try_from(score)
+        .ok()
+        .and_then(|value| Score::try_from(value).ok())
+        .ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "a stored score is out of range: {score}"
+            )))
+        })
+}
+
+/// Reads a stored key scope back.
+fn stored_scope(scope: &str) -> Result<KeyScope, StoreError> {
+    KeyScope::parse(scope).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Protocol(format!(
+            "a stored key scope is invalid: {scope}"
+        )))
+    })
+}
+
+/// An API key row as both backends return it.
+#[derive(Debug, sqlx::FromRow)]
+struct ApiKeyRow {
+    id: i64,
+    key_prefix: String,
+    label: Option<String>,
+    scope: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    fn into_record(self) -> Result<ApiKeyRecord, StoreError> {
+        Ok(ApiKeyRecord {
+            id: self.id,
+            prefix: self.key_prefix,
+            label: self.label,
+            scope: stored_scope(&self.scope)?.as_str(),
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+        })
+    }
 }
 
 /// Groups `(site id, origin)` rows under their sites.

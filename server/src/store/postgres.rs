@@ -6,9 +6,10 @@
 //! turns into `503` with `Retry-After`.
 
 use super::{
-    IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch, TimeRange,
-    TouchpointCount, attach_origins, event_rows, merge_touchpoint_counts, now_millis, settle,
-    split_by_hour, stored_site_key, tally_scores,
+    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
+    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
+    TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
+    now_millis, settle, split_by_hour, stored_scope, stored_site_key, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -136,35 +137,71 @@ impl Store for PostgresStore {
         self.site_where(row).await
     }
 
-    async fn add_api_key(
-        &self,
-        site: &SiteKey,
-        key_hash: &KeyHash,
-        key_prefix: &str,
-    ) -> Result<(), StoreError> {
+    async fn add_api_key(&self, site: &SiteKey, key: NewApiKey<'_>) -> Result<i64, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO api_keys (site_id, key_hash, key_prefix, created_at) \
-             SELECT id, $1, $2, $3 FROM sites WHERE key = $4",
+            "INSERT INTO api_keys (site_id, key_hash, key_prefix, label, scope, created_at) \
+             SELECT id, $1, $2, $3, $4, $5 FROM sites WHERE key = $6 RETURNING id",
         )
-        .bind(key_hash.as_str())
-        .bind(key_prefix)
+        .bind(key.hash.as_str())
+        .bind(key.prefix)
+        .bind(key.label)
+        .bind(key.scope.as_str())
         .bind(now_millis())
         .bind(site.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::UnknownSite(site.clone()));
-        }
-        Ok(())
+        inserted
+            .map(|row| row.get(0))
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))
+    }
+
+    async fn api_keys(&self, site: &SiteKey) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let site = self
+            .site(site)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, key_prefix, label, scope, created_at, revoked_at FROM api_keys \
+             WHERE site_id = $1 ORDER BY id",
+        )
+        .bind(site.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ApiKeyRow::into_record).collect()
+    }
+
+    async fn revoke_api_key(&self, site: &SiteKey, key: &KeyToRevoke) -> Result<bool, StoreError> {
+        let site_row = self
+            .site(site)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let (id, hash) = match key {
+            KeyToRevoke::Id(id) => (Some(*id), None),
+            KeyToRevoke::Hash(hash) => (None, Some(hash.as_str())),
+        };
+        let found = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) \
+             WHERE site_id = $2 AND (id = $3 OR key_hash = $4) \
+             RETURNING revoked_at = $1",
+        )
+        .bind(now_millis())
+        .bind(site_row.id)
+        .bind(id)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        found
+            .map(|row| row.get::<bool, _>(0))
+            .ok_or_else(|| StoreError::UnknownApiKey(site.clone()))
     }
 
     async fn authorized_site(
         &self,
         site: &SiteKey,
         key_hash: &KeyHash,
-    ) -> Result<Option<Site>, StoreError> {
+    ) -> Result<Option<Authorized>, StoreError> {
         let row = sqlx::query(
-            "SELECT sites.id, sites.key, sites.name FROM sites \
+            "SELECT sites.id, sites.key, sites.name, api_keys.scope FROM sites \
              JOIN api_keys ON api_keys.site_id = sites.id \
              WHERE sites.key = $1 AND api_keys.key_hash = $2 AND api_keys.revoked_at IS NULL",
         )
@@ -172,7 +209,75 @@ impl Store for PostgresStore {
         .bind(key_hash.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        self.site_where(row).await
+        let Some(row) = row else { return Ok(None) };
+        let scope = stored_scope(row.get("scope"))?;
+        Ok(self
+            .site_where(Some(row))
+            .await?
+            .map(|site| Authorized { site, scope }))
+    }
+
+    async fn visitors_of(
+        &self,
+        site: &Site,
+        subject: &Subject,
+    ) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let (visitor, customer) = match subject {
+            Subject::Visitor(visitor) => (Some(visitor.0), None),
+            Subject::Customer(customer) => (None, Some(customer.as_str())),
+        };
+        let rows = sqlx::query(
+            "SELECT DISTINCT visitor_id FROM events WHERE site_id = $1 \
+             AND (visitor_id = $2 OR customer_id = $3) ORDER BY visitor_id",
+        )
+        .bind(site.id)
+        .bind(visitor)
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut visitors: Vec<uuid::Uuid> = rows.iter().map(|row| row.get(0)).collect();
+        visitors.sort();
+        Ok(visitors)
+    }
+
+    async fn held_events(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Vec<HeldEvent>, StoreError> {
+        let mut events: Vec<HeldEvent> = sqlx::query_as(
+            "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
+             name, url, score::BIGINT AS score, comment, customer_id AS customer, traits \
+             FROM events WHERE site_id = $1 AND visitor_id = ANY($2)",
+        )
+        .bind(site.id)
+        .bind(visitors)
+        .fetch_all(&self.pool)
+        .await?;
+        events.sort_by_key(|event| (event.at, event.id));
+        Ok(events)
+    }
+
+    async fn erase_visitors(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Erased, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The rows this statement deletes are exactly the rows it returns, so the rollups lose
+        // what the table loses even while collectors insert concurrently.
+        let deleted: Vec<ErasedRow> = sqlx::query_as(
+            "DELETE FROM events WHERE site_id = $1 AND visitor_id = ANY($2) \
+             RETURNING visitor_id, kind, occurred_at, score::BIGINT AS score, name",
+        )
+        .bind(site.id)
+        .bind(visitors)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (deltas, erased) = erased_deltas(site.id, &deleted)?;
+        apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
+        tx.commit().await?;
+        Ok(erased)
     }
 
     async fn store_batches(
@@ -191,12 +296,14 @@ impl Store for PostgresStore {
         let urls: Vec<Option<&str>> = rows.iter().map(|row| row.url).collect();
         let scores: Vec<Option<i16>> = rows.iter().map(|row| row.score).collect();
         let comments: Vec<Option<&str>> = rows.iter().map(|row| row.comment).collect();
+        let customers: Vec<Option<&str>> = rows.iter().map(|row| row.customer_id).collect();
+        let traits: Vec<Option<&str>> = rows.iter().map(|row| row.traits.as_deref()).collect();
 
         let mut tx = self.pool.begin().await?;
         let returned = sqlx::query(
-            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) \
+            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, customer_id, traits) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::UUID[], $3::UUID[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], \
-                                  $7::TEXT[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[]) \
+                                  $7::TEXT[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[], $11::TEXT[], $12::JSONB[]) \
              ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id",
         )
         .bind(site_ids)
@@ -209,6 +316,8 @@ impl Store for PostgresStore {
         .bind(urls)
         .bind(scores)
         .bind(comments)
+        .bind(customers)
+        .bind(traits)
         .fetch_all(&mut *tx)
         .await?;
         let inserted: HashSet<_> = returned
@@ -216,7 +325,7 @@ impl Store for PostgresStore {
             .map(|row| (row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1)))
             .collect();
         let (outcomes, deltas) = settle(batches, inserted);
-        add_to_rollups(&mut tx, &deltas).await?;
+        apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -305,11 +414,13 @@ impl Store for PostgresStore {
     }
 }
 
-/// Adds a group's new events to the hourly rollups, inside the group's transaction. The keys
-/// arrive sorted, so concurrent collectors lock rollup rows in the same order.
-async fn add_to_rollups(
+/// Adds a group's new events to the hourly rollups, or takes erased events out of them, inside
+/// the transaction that inserts or deletes the rows. The keys arrive sorted, so concurrent
+/// collectors lock rollup rows in the same order.
+async fn apply_to_rollups(
     tx: &mut sqlx::Transaction<'_, Postgres>,
     deltas: &RollupDeltas,
+    direction: Direction,
 ) -> Result<(), StoreError> {
     if !deltas.nps.is_empty() {
         let (mut sites, mut hours, mut promoters, mut passives, mut detractors) =
@@ -317,9 +428,9 @@ async fn add_to_rollups(
         for ((site_id, hour), tally) in &deltas.nps {
             sites.push(*site_id);
             hours.push(*hour);
-            promoters.push(tally.promoters as i64);
-            passives.push(tally.passives as i64);
-            detractors.push(tally.detractors as i64);
+            promoters.push(direction.signed(tally.promoters));
+            passives.push(direction.signed(tally.passives));
+            detractors.push(direction.signed(tally.detractors));
         }
         sqlx::query(
             "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) \
@@ -341,7 +452,7 @@ async fn add_to_rollups(
             sites.push(*site_id);
             names.push(name.as_str());
             hours.push(*hour);
-            counts.push(*count);
+            counts.push(direction.signed(*count));
         }
         sqlx::query(
             "INSERT INTO touchpoint_rollup (site_id, name, hour, count) \

@@ -9,9 +9,10 @@
 //! - `busy_timeout = 5 s`: a writer waits for another instead of failing at once.
 
 use super::{
-    IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch, TimeRange,
-    TouchpointCount, attach_origins, event_rows, merge_touchpoint_counts, now_millis, settle,
-    split_by_hour, stored_site_key, tally_scores,
+    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
+    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
+    TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
+    now_millis, settle, split_by_hour, stored_scope, stored_site_key, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -150,35 +151,71 @@ impl Store for SqliteStore {
         self.site_where(row).await
     }
 
-    async fn add_api_key(
-        &self,
-        site: &SiteKey,
-        key_hash: &KeyHash,
-        key_prefix: &str,
-    ) -> Result<(), StoreError> {
+    async fn add_api_key(&self, site: &SiteKey, key: NewApiKey<'_>) -> Result<i64, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO api_keys (site_id, key_hash, key_prefix, created_at) \
-             SELECT id, ?, ?, ? FROM sites WHERE key = ?",
+            "INSERT INTO api_keys (site_id, key_hash, key_prefix, label, scope, created_at) \
+             SELECT id, ?, ?, ?, ?, ? FROM sites WHERE key = ? RETURNING id",
         )
-        .bind(key_hash.as_str())
-        .bind(key_prefix)
+        .bind(key.hash.as_str())
+        .bind(key.prefix)
+        .bind(key.label)
+        .bind(key.scope.as_str())
         .bind(now_millis())
         .bind(site.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::UnknownSite(site.clone()));
-        }
-        Ok(())
+        inserted
+            .map(|row| row.get(0))
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))
+    }
+
+    async fn api_keys(&self, site: &SiteKey) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let site = self
+            .site(site)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(
+            "SELECT id, key_prefix, label, scope, created_at, revoked_at FROM api_keys \
+             WHERE site_id = ? ORDER BY id",
+        )
+        .bind(site.id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ApiKeyRow::into_record).collect()
+    }
+
+    async fn revoke_api_key(&self, site: &SiteKey, key: &KeyToRevoke) -> Result<bool, StoreError> {
+        let site_row = self
+            .site(site)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let (id, hash) = match key {
+            KeyToRevoke::Id(id) => (Some(*id), None),
+            KeyToRevoke::Hash(hash) => (None, Some(hash.as_str())),
+        };
+        let found = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?1) \
+             WHERE site_id = ?2 AND (id = ?3 OR key_hash = ?4) \
+             RETURNING revoked_at = ?1",
+        )
+        .bind(now_millis())
+        .bind(site_row.id)
+        .bind(id)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        found
+            .map(|row| row.get::<bool, _>(0))
+            .ok_or_else(|| StoreError::UnknownApiKey(site.clone()))
     }
 
     async fn authorized_site(
         &self,
         site: &SiteKey,
         key_hash: &KeyHash,
-    ) -> Result<Option<Site>, StoreError> {
+    ) -> Result<Option<Authorized>, StoreError> {
         let row = sqlx::query(
-            "SELECT sites.id, sites.key, sites.name FROM sites \
+            "SELECT sites.id, sites.key, sites.name, api_keys.scope FROM sites \
              JOIN api_keys ON api_keys.site_id = sites.id \
              WHERE sites.key = ? AND api_keys.key_hash = ? AND api_keys.revoked_at IS NULL",
         )
@@ -186,7 +223,93 @@ impl Store for SqliteStore {
         .bind(key_hash.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        self.site_where(row).await
+        let Some(row) = row else { return Ok(None) };
+        let scope = stored_scope(row.get("scope"))?;
+        Ok(self
+            .site_where(Some(row))
+            .await?
+            .map(|site| Authorized { site, scope }))
+    }
+
+    async fn visitors_of(
+        &self,
+        site: &Site,
+        subject: &Subject,
+    ) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let rows = match subject {
+            Subject::Visitor(visitor) => {
+                sqlx::query("SELECT DISTINCT visitor_id FROM events WHERE site_id = ? AND visitor_id = ?")
+                    .bind(site.id)
+                    .bind(visitor.0)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Subject::Customer(customer) => {
+                sqlx::query(
+                    "SELECT DISTINCT visitor_id FROM events WHERE site_id = ? AND customer_id = ? ORDER BY visitor_id",
+                )
+                .bind(site.id)
+                .bind(customer.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut visitors: Vec<uuid::Uuid> = rows.iter().map(|row| row.get(0)).collect();
+        visitors.sort();
+        Ok(visitors)
+    }
+
+    async fn held_events(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Vec<HeldEvent>, StoreError> {
+        let mut events = Vec::new();
+        for chunk in visitors.chunks(500) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
+                 name, url, score, comment, customer_id AS customer, traits FROM events WHERE site_id = ",
+            );
+            query.push_bind(site.id).push(" AND visitor_id IN ");
+            query.push_tuples(chunk, |mut tuple, visitor| {
+                tuple.push_bind(*visitor);
+            });
+            events.extend(
+                query
+                    .build_query_as::<HeldEvent>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        events.sort_by_key(|event| (event.at, event.id));
+        Ok(events)
+    }
+
+    async fn erase_visitors(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+    ) -> Result<Erased, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = Vec::new();
+        for chunk in visitors.chunks(500) {
+            let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM events WHERE site_id = ");
+            delete.push_bind(site.id).push(" AND visitor_id IN ");
+            delete.push_tuples(chunk, |mut tuple, visitor| {
+                tuple.push_bind(*visitor);
+            });
+            delete.push(" RETURNING visitor_id, kind, occurred_at, score, name");
+            deleted.extend(
+                delete
+                    .build_query_as::<ErasedRow>()
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        let (deltas, erased) = erased_deltas(site.id, &deleted)?;
+        apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
+        tx.commit().await?;
+        Ok(erased)
     }
 
     async fn store_batches(
@@ -199,7 +322,7 @@ impl Store for SqliteStore {
         // Well under SQLite's 32,766 bound parameters per statement.
         for chunk in rows.chunks(500) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment) ",
+                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, customer_id, traits) ",
             );
             insert.push_values(chunk, |mut values, row| {
                 values
@@ -212,7 +335,9 @@ impl Store for SqliteStore {
                     .push_bind(row.name.map(str::to_owned))
                     .push_bind(row.url.map(str::to_owned))
                     .push_bind(row.score)
-                    .push_bind(row.comment.map(str::to_owned));
+                    .push_bind(row.comment.map(str::to_owned))
+                    .push_bind(row.customer_id.map(str::to_owned))
+                    .push_bind(row.traits.clone());
             });
             insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id");
             for row in insert.build().fetch_all(&mut *tx).await? {
@@ -220,7 +345,7 @@ impl Store for SqliteStore {
             }
         }
         let (outcomes, deltas) = settle(batches, inserted);
-        add_to_rollups(&mut tx, &deltas).await?;
+        apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -308,10 +433,12 @@ impl Store for SqliteStore {
     }
 }
 
-/// Adds a group's new events to the hourly rollups, inside the group's transaction.
-async fn add_to_rollups(
+/// Adds a group's new events to the hourly rollups, or takes erased events out of them, inside
+/// the transaction that inserts or deletes the rows.
+async fn apply_to_rollups(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     deltas: &RollupDeltas,
+    direction: Direction,
 ) -> Result<(), StoreError> {
     let nps: Vec<_> = deltas.nps.iter().collect();
     for chunk in nps.chunks(1000) {
@@ -322,9 +449,9 @@ async fn add_to_rollups(
             values
                 .push_bind(*site_id)
                 .push_bind(*hour)
-                .push_bind(tally.promoters as i64)
-                .push_bind(tally.passives as i64)
-                .push_bind(tally.detractors as i64);
+                .push_bind(direction.signed(tally.promoters))
+                .push_bind(direction.signed(tally.passives))
+                .push_bind(direction.signed(tally.detractors));
         });
         upsert.push(
             " ON CONFLICT (site_id, hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
@@ -342,7 +469,7 @@ async fn add_to_rollups(
                 .push_bind(*site_id)
                 .push_bind(name.clone())
                 .push_bind(*hour)
-                .push_bind(*count);
+                .push_bind(direction.signed(**count));
         });
         upsert.push(
             " ON CONFLICT (site_id, name, hour) DO UPDATE SET count = count + excluded.count",

@@ -106,6 +106,35 @@ fn bad_input_to_the_cli_fails_with_a_reason() {
             &["key", "create", "--site", "nobody"],
             "no site has the key nobody",
         ),
+        (
+            &["key", "list", "--site", "nobody"],
+            "no site has the key nobody",
+        ),
+        (
+            &["key", "create", "--site", "nobody", "--scope", "root"],
+            "invalid value 'root'",
+        ),
+        (
+            &["privacy", "export", "--site", "nobody", "--visitor", "x"],
+            "invalid value 'x'",
+        ),
+        (
+            &["privacy", "erase", "--site", "nobody"],
+            "--visitor <VISITOR>|--customer <CUSTOMER>",
+        ),
+        (
+            &[
+                "privacy",
+                "erase",
+                "--site",
+                "nobody",
+                "--customer",
+                "a",
+                "--visitor",
+                "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a",
+            ],
+            "cannot be used with",
+        ),
     ];
     for (args, expected) in cases {
         let output = touchstone(&database, args);
@@ -143,4 +172,135 @@ fn an_unsupported_database_url_is_named_as_such() {
     let output = touchstone(&database, &["site", "list"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported database URL"));
+}
+
+#[test]
+fn keys_are_listed_without_their_secrets_and_revoked_by_id_or_by_key() {
+    let database = TestDatabase::sqlite();
+    let created = json_of(&touchstone(
+        &database,
+        &[
+            "site",
+            "create",
+            "--name",
+            "A",
+            "--origin",
+            "https://a.example",
+            "--key",
+            "shop",
+            "--json",
+        ],
+    ));
+    let first_key = created["api_key"].as_str().unwrap().to_owned();
+    let admin = json_of(&touchstone(
+        &database,
+        &[
+            "key",
+            "create",
+            "--site",
+            "shop",
+            "--scope",
+            "admin",
+            "--label",
+            "Privacy desk",
+            "--json",
+        ],
+    ));
+    assert_eq!(admin["scope"], "admin");
+    let admin_key = admin["api_key"].as_str().unwrap().to_owned();
+
+    let listing = touchstone(&database, &["key", "list", "--site", "shop", "--json"]);
+    let keys = json_of(&listing);
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        !text.contains(&first_key) && !text.contains(&admin_key),
+        "{text}"
+    );
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(keys[0]["scope"], "read");
+    assert_eq!(keys[1]["scope"], "admin");
+    assert_eq!(keys[1]["label"], "Privacy desk");
+    assert_eq!(keys[1]["id"], admin["id"]);
+    assert!(first_key.starts_with(keys[0]["prefix"].as_str().unwrap()));
+    assert!(keys[0]["revoked_at"].is_null());
+
+    let admin_id = admin["id"].to_string();
+    let revoked = touchstone(&database, &["key", "revoke", "--site", "shop", &admin_id]);
+    assert!(String::from_utf8_lossy(&revoked.stdout).contains("Revoked"));
+    let again = touchstone(&database, &["key", "revoke", "--site", "shop", &admin_id]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already revoked"));
+    let by_key = touchstone(&database, &["key", "revoke", "--site", "shop", &first_key]);
+    assert!(String::from_utf8_lossy(&by_key.stdout).contains("Revoked"));
+    let keys = json_of(&touchstone(
+        &database,
+        &["key", "list", "--site", "shop", "--json"],
+    ));
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|key| key["revoked_at"].is_i64())
+    );
+
+    // A key of another site, or no key at all, cannot be revoked through this site.
+    touchstone(
+        &database,
+        &[
+            "site",
+            "create",
+            "--name",
+            "B",
+            "--origin",
+            "https://b.example",
+            "--key",
+            "other",
+        ],
+    );
+    for key in ["999", "tsk_unknown"] {
+        let output = touchstone(&database, &["key", "revoke", "--site", "other", key]);
+        assert!(!output.status.success());
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("the site other has no such API key")
+        );
+    }
+    let output = touchstone(&database, &["key", "revoke", "--site", "other", &admin_id]);
+    assert!(!output.status.success(), "a key id of another site");
+
+    let human = touchstone(&database, &["key", "list", "--site", "shop"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.starts_with("ID\tPREFIX\tSCOPE"), "{human}");
+    assert!(human.contains("revoked 20"), "{human}");
+}
+
+#[tokio::test]
+async fn the_privacy_commands_export_and_erase_a_customer() {
+    use crate::helpers::*;
+    let app = TestApp::spawn(TestDatabase::sqlite()).await;
+    let visitor = event_id();
+    let request = serde_json::json!({ "site": "demo", "visitor": visitor, "events": [
+        { "type": "identify", "id": event_id(), "at": noon(), "customer": "anna@example.com" },
+        response(4, noon()),
+    ]});
+    assert_eq!(app.collect(&request).await.status(), 200);
+
+    let args = ["--site", "demo", "--customer", "anna@example.com"];
+    let export = json_of(&touchstone(
+        &app.database,
+        &[&["privacy", "export"][..], &args].concat(),
+    ));
+    assert_eq!(export["visitors"], serde_json::json!([visitor]));
+    assert_eq!(export["events"].as_array().unwrap().len(), 2);
+
+    let erased = touchstone(&app.database, &[&["privacy", "erase"][..], &args].concat());
+    assert!(erased.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&erased.stdout).trim(),
+        "Erased 2 events (1 answers) of 1 visitors from demo."
+    );
+    assert_eq!(app.nps("").await["responses"], 0);
+    let export = json_of(&touchstone(
+        &app.database,
+        &["privacy", "export", "--site", "demo", "--visitor", &visitor],
+    ));
+    assert_eq!(export["events"], serde_json::json!([]));
 }

@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use touchstone_server::api_key::ApiKey;
+use touchstone_server::api_key::{ApiKey, KeyScope};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::Origin;
 use touchstone_server::startup::{Application, ServeSettings};
-use touchstone_server::store::{self, NewSite};
+use touchstone_server::store::{self, NewApiKey, NewSite};
 use touchstone_shared::SiteKey;
 
 /// Runs each named `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
@@ -218,6 +218,32 @@ impl TestApp {
     /// Registers another site on the same database; returns its key and API key.
     pub async fn create_site(&self, key: &str) -> (SiteKey, String) {
         create_site(&self.database.url, key).await
+    }
+
+    /// Makes another API key of `scope` for this app's site; returns it.
+    pub async fn create_key(&self, scope: KeyScope) -> String {
+        self.create_key_for(self.site.as_str(), scope).await
+    }
+
+    /// Makes an API key of `scope` for the site `site`; returns it.
+    pub async fn create_key_for(&self, site: &str, scope: KeyScope) -> String {
+        let store = store::connect(&self.database.url)
+            .await
+            .expect("opening the test database");
+        let api_key = ApiKey::generate().unwrap();
+        store
+            .add_api_key(
+                &SiteKey::parse(site).unwrap(),
+                NewApiKey {
+                    hash: &api_key.hash(),
+                    prefix: api_key.prefix(),
+                    label: Some("test"),
+                    scope,
+                },
+            )
+            .await
+            .expect("adding an API key");
+        api_key.reveal().to_owned()
     }
 
     /// Posts `body` to the collect endpoint as `content_type`, from a page on [`SHOP_ORIGIN`].

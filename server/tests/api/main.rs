@@ -11,4 +11,5 @@ mod browser;
 mod cli;
 mod collect;
 mod ops;
+mod privacy;
 mod reports;

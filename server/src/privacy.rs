@@ -1,0 +1,88 @@
+//! Privacy requests: everything held about a visitor or a customer, exported or erased.
+//!
+//! A customer is found through the `identify` events that linked visitors to the owner's
+//! customer id; erasing a customer erases every event of those visitors (their journeys and
+//! answers too, not just the identify), and takes them out of the rollups in the same
+//! transaction. The HTTP routes and the CLI both go through here.
+
+use crate::site::Site;
+use crate::store::{Erased, HeldEvent, Store, StoreError, Subject};
+use serde::{Deserialize, Serialize};
+use touchstone_shared::CustomerId;
+use touchstone_shared::wire::VisitorId;
+
+/// Whose data a request is about, as clients write it: `{"visitor": "…"}` or
+/// `{"customer": "…"}`, exactly one of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "SubjectFields")]
+pub struct SubjectRequest(Subject);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectFields {
+    visitor: Option<VisitorId>,
+    customer: Option<CustomerId>,
+}
+
+impl TryFrom<SubjectFields> for SubjectRequest {
+    type Error = &'static str;
+
+    fn try_from(fields: SubjectFields) -> Result<Self, Self::Error> {
+        match (fields.visitor, fields.customer) {
+            (Some(visitor), None) => Ok(SubjectRequest(Subject::Visitor(visitor))),
+            (None, Some(customer)) => Ok(SubjectRequest(Subject::Customer(customer))),
+            _ => Err("name exactly one of `visitor` and `customer`"),
+        }
+    }
+}
+
+impl From<SubjectRequest> for Subject {
+    fn from(request: SubjectRequest) -> Self {
+        request.0
+    }
+}
+
+/// Everything held about a subject on one site.
+#[derive(Debug, Clone, Serialize)]
+pub struct Export {
+    /// The site's public key.
+    pub site: String,
+    /// The visitor ids the subject stands for.
+    pub visitors: Vec<uuid::Uuid>,
+    /// Every stored event of those visitors, oldest first.
+    pub events: Vec<HeldEvent>,
+}
+
+/// Collects everything `site` holds about `subject`.
+pub async fn export(
+    store: &dyn Store,
+    site: &Site,
+    subject: &Subject,
+) -> Result<Export, StoreError> {
+    let visitors = store.visitors_of(site, subject).await?;
+    let events = if visitors.is_empty() {
+        Vec::new()
+    } else {
+        store.held_events(site, &visitors).await?
+    };
+    Ok(Export {
+        site: site.key.to_string(),
+        visitors,
+        events,
+    })
+}
+
+/// Erases everything `site` holds about `subject`.
+pub async fn erase(
+    store: &dyn Store,
+    site: &Site,
+    subject: &Subject,
+) -> Result<Erased, StoreError> {
+    let visitors = store.visitors_of(site, subject).await?;
+    if visitors.is_empty() {
+        return Ok(Erased::default());
+    }
+    let erased = store.erase_visitors(site, &visitors).await?;
+    tracing::info!(site = %site.key, visitors = erased.visitors, events = erased.events, "erased a respondent's data on request");
+    Ok(erased)
+}

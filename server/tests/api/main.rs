@@ -6,6 +6,7 @@
 //! chromedriver, which `cargo xtask test` provides.
 
 mod helpers;
+mod process;
 
 mod browser;
 mod cli;

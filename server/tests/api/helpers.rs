@@ -303,6 +303,16 @@ pub fn touchpoint(name: &str, at: i64) -> Value {
     json!({ "type": "touchpoint", "id": event_id(), "at": at, "name": name, "url": "https://shop.example/pricing" })
 }
 
+/// The event ids of a collect request.
+pub fn event_ids(request: &Value) -> Vec<uuid::Uuid> {
+    request["events"]
+        .as_array()
+        .expect("a collect request has events")
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// One day in milliseconds.
 pub const DAY: i64 = 86_400_000;
 

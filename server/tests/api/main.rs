@@ -5,6 +5,7 @@
 //! `browser` drives the whole loop in headless Chromium: it needs the built widget and
 //! chromedriver, which `cargo xtask test` provides.
 
+mod audit;
 mod helpers;
 mod process;
 

@@ -4,11 +4,68 @@
 //! The expected rollups are counted here from the raw `events` rows, with the score bands of
 //! `touchstone_shared` (the same function the collector uses), and compared hour by hour.
 
+use crate::helpers::event_ids;
+use serde_json::Value;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use touchstone_shared::{Score, Tally};
 use uuid::Uuid;
+
+/// What collectors answered a load, kept by the tasks that sent it.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// The event ids of every batch answered with a `2xx` (an id twice if acknowledged twice).
+    pub acknowledged: Vec<Uuid>,
+    /// How many answers had each status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// The events the `2xx` receipts called new (`accepted - duplicates`), summed.
+    pub new: u64,
+    /// Requests that got no answer (the connection failed).
+    pub unanswered: u64,
+}
+
+impl Ledger {
+    /// Reads `answer` to `request` and notes it in `ledger`; `false` when no answer came.
+    pub async fn record(
+        ledger: &Mutex<Ledger>,
+        request: &Value,
+        answer: reqwest::Result<reqwest::Response>,
+    ) -> bool {
+        let Ok(answer) = answer else {
+            ledger.lock().unwrap().unanswered += 1;
+            return false;
+        };
+        let status = answer.status();
+        // A status was sent only after the commit: the body may still be cut off by a kill.
+        let receipt: Option<Value> = answer.json().await.ok();
+        let mut ledger = ledger.lock().unwrap();
+        *ledger.statuses.entry(status.as_u16()).or_default() += 1;
+        if status.is_success() {
+            ledger.acknowledged.extend(event_ids(request));
+            if let Some(receipt) = receipt {
+                let count = |field: &str| receipt[field].as_u64().unwrap();
+                ledger.new += count("accepted") - count("duplicates");
+            }
+        }
+        true
+    }
+
+    /// Asserts that every answer was a `200`.
+    pub fn assert_all_ok(&self, what: &str) {
+        assert!(
+            self.statuses.keys().all(|&status| status == 200),
+            "{what}: every batch should be stored, but the answers were {:?}",
+            self.statuses
+        );
+    }
+
+    /// How many answers came.
+    pub fn answers(&self) -> u64 {
+        self.statuses.values().sum()
+    }
+}
 
 /// A connection to a test's database, of either backend.
 pub enum StoredRows {
@@ -133,5 +190,17 @@ impl StoredRows {
             rolled_up, counted,
             "touchpoint_rollup differs from the raw events"
         );
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: `ok` for a sound file.
+    pub async fn integrity_check(&self) -> String {
+        let StoredRows::Sqlite(pool) = self else {
+            panic!("integrity_check is a SQLite pragma")
+        };
+        let (verdict,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_one(pool)
+            .await
+            .expect("running PRAGMA integrity_check");
+        verdict
     }
 }

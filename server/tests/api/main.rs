@@ -3,7 +3,9 @@
 //! `TOUCHSTONE_TEST_POSTGRES_URL` is set, against PostgreSQL too.
 //!
 //! `browser` drives the whole loop in headless Chromium: it needs the built widget and
-//! chromedriver, which `cargo xtask test` provides.
+//! chromedriver, which `cargo xtask test` provides. `faults` (SIGKILL, a lost or read-only
+//! database) starts `touchstone serve` processes too; its read-only SQLite test needs root,
+//! `chattr` and ext4.
 
 mod audit;
 mod helpers;
@@ -12,5 +14,6 @@ mod process;
 mod browser;
 mod cli;
 mod collect;
+mod faults;
 mod ops;
 mod reports;

@@ -4,8 +4,8 @@
 //!
 //! `browser` drives the whole loop in headless Chromium: it needs the built widget and
 //! chromedriver, which `cargo xtask test` provides. `faults` (SIGKILL, a lost or read-only
-//! database) starts `touchstone serve` processes too; its read-only SQLite test needs root,
-//! `chattr` and ext4.
+//! database) and `scale_out` (two collectors on one PostgreSQL) start `touchstone serve`
+//! processes too; the read-only SQLite test needs root, `chattr` and ext4.
 
 mod audit;
 mod helpers;
@@ -17,3 +17,4 @@ mod collect;
 mod faults;
 mod ops;
 mod reports;
+mod scale_out;

@@ -285,4 +285,303 @@ mod tests {
         };
         assert_eq!(within_trusted_window(touchpoint, now).at().millis(), now);
     }
+
+    /// Fuzzing the parser the collect endpoint runs on every body, with proptest (no nightly
+    /// toolchain needed): whatever arrives — random bytes, random JSON, valid requests cut
+    /// short, flipped, stuffed with huge numbers, deep nesting or odd Unicode — `parse` answers
+    /// without panicking, and every request it accepts serializes and parses back to itself.
+    mod fuzz {
+        use super::super::parse;
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+        use proptest::test_runner::{Config, TestRunner};
+        use serde_json::{Value, json};
+        use std::cell::Cell;
+        use touchstone_shared::wire::Timestamp;
+
+        /// Feeds `cases` inputs drawn from `inputs` to `parse`; returns how many it accepted.
+        fn fuzz(cases: u32, inputs: impl Strategy<Value = Vec<u8>>) -> u32 {
+            let accepted = Cell::new(0);
+            let config = Config {
+                cases,
+                failure_persistence: None,
+                ..Config::default()
+            };
+            TestRunner::new(config)
+                .run(&inputs, |bytes| {
+                    if parses_cleanly(&bytes)? {
+                        accepted.set(accepted.get() + 1);
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|failure| panic!("{failure}"));
+            accepted.get()
+        }
+
+        /// Parses `bytes` (a panic fails the case); an accepted request must come back
+        /// unchanged from its own JSON. Returns whether it was accepted.
+        fn parses_cleanly(bytes: &[u8]) -> Result<bool, TestCaseError> {
+            let Ok(request) = parse(bytes) else {
+                return Ok(false);
+            };
+            let again = serde_json::to_vec(&request).expect("an accepted request serializes");
+            match parse(&again) {
+                Ok(reparsed) => prop_assert_eq!(reparsed, request),
+                Err(error) => prop_assert!(
+                    false,
+                    "{} does not parse again: {error}",
+                    String::from_utf8_lossy(&again)
+                ),
+            }
+            Ok(true)
+        }
+
+        /// Text near and across the rules: any Unicode, direction overrides, a byte-order mark,
+        /// combining marks, the last code point, NUL, blanks, and lengths just over the limits.
+        fn odd_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "\\PC{0,40}",
+                "[a-z][a-z0-9_.-]{0,70}",
+                "(https?|HTTPS|ftp|javascript)://[a-z.]{0,10}/[^ ]{0,20}([?#].{0,10})?",
+                prop::sample::select(vec![
+                    "\u{202e}evil\u{202c}".to_owned(),
+                    "\u{feff}demo".to_owned(),
+                    "e\u{301}\u{301}\u{301}".to_owned(),
+                    "\u{10ffff}".to_owned(),
+                    "a\u{0}b".to_owned(),
+                    " \t\n\u{a0}\u{2028} ".to_owned(),
+                    "🙂".repeat(2001),
+                    format!("https://a.example/{}", "x".repeat(2048)),
+                    "p".repeat(65),
+                ]),
+            ]
+        }
+
+        /// Numbers of every size and kind JSON values can hold.
+        fn odd_number() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                (0u8..=12).prop_map(Value::from),
+                (-1..=Timestamp::MAX_MILLIS + 1).prop_map(Value::from),
+                Just(json!(-0.0)),
+                Just(json!(9.5)),
+            ]
+        }
+
+        /// Any JSON value, nested a few levels, with keys that are often the request's own.
+        fn json_values() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                odd_number(),
+                odd_text().prop_map(Value::from),
+            ];
+            let key = prop_oneof![
+                prop::sample::select(vec![
+                    "site",
+                    "visitor",
+                    "events",
+                    "type",
+                    "id",
+                    "at",
+                    "score",
+                    "comment",
+                    "name",
+                    "url",
+                    "touchpoint",
+                    "response",
+                ])
+                .prop_map(str::to_owned),
+                odd_text(),
+            ];
+            leaf.prop_recursive(6, 64, 8, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::vec((key.clone(), inner), 0..8)
+                        .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn uuid() -> impl Strategy<Value = String> {
+            any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string())
+        }
+
+        /// Requests the collector must accept, as JSON.
+        fn valid_requests() -> impl Strategy<Value = Value> {
+            let at = 0..=Timestamp::MAX_MILLIS;
+            let touchpoint = (
+                uuid(),
+                at.clone(),
+                "[a-z][a-z0-9_.-]{0,63}",
+                "(http|https|HTTPS)://[a-z0-9.-]{1,20}(/[A-Za-z0-9._~%é-]{0,10}){0,3}([?#][a-z=&]{0,10})?",
+            )
+                .prop_map(|(id, at, name, url)| {
+                    json!({"type": "touchpoint", "id": id, "at": at, "name": name, "url": url})
+                });
+            let response = (uuid(), at, 0u8..=10, prop::option::of("\\PC{0,60}")).prop_map(
+                |(id, at, score, comment)| {
+                    let mut event = json!({"type": "response", "id": id, "at": at, "score": score});
+                    if let Some(comment) = comment {
+                        event["comment"] = comment.into();
+                    }
+                    event
+                },
+            );
+            let events = prop::collection::vec(prop_oneof![touchpoint, response], 1..12);
+            ("[A-Za-z0-9_-]{1,64}", uuid(), events).prop_map(|(site, visitor, events)| {
+                json!({"site": site, "visitor": visitor, "events": events})
+            })
+        }
+
+        /// Where in a request a value can be swapped for another.
+        fn set_field(request: &mut Value, field: usize, value: Value) {
+            const TOP: [&str; 3] = ["site", "visitor", "events"];
+            const EVENT: [&str; 7] = ["type", "id", "at", "score", "comment", "name", "url"];
+            match field {
+                0..3 => request[TOP[field]] = value,
+                3 => request["events"][0] = value,
+                _ => request["events"][0][EVENT[(field - 4) % EVENT.len()]] = value,
+            }
+        }
+
+        /// Numbers no JSON value holds, written into the text in place of `at` or `score`.
+        const HUGE_NUMBERS: [&str; 10] = [
+            "1e400",
+            "-1e400",
+            "1E-400",
+            "99999999999999999999999999999999",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "253402300800000",
+            "-0",
+            "1.0",
+            "0x10",
+        ];
+
+        /// Valid requests, then broken in one of many ways.
+        fn mutated_requests() -> impl Strategy<Value = Vec<u8>> {
+            let bytes = |request: Value| request.to_string().into_bytes();
+            prop_oneof![
+                // Cut short anywhere, as by a dropped connection.
+                (valid_requests(), any::<Index>()).prop_map(move |(request, at)| {
+                    let mut text = bytes(request);
+                    text.truncate(at.index(text.len() + 1));
+                    text
+                }),
+                // A few bytes flipped, as by a broken proxy.
+                (
+                    valid_requests(),
+                    prop::collection::vec((any::<Index>(), 1..=255u8), 1..4)
+                )
+                    .prop_map(move |(request, flips)| {
+                        let mut text = bytes(request);
+                        let len = text.len();
+                        for (at, mask) in flips {
+                            text[at.index(len)] ^= mask;
+                        }
+                        text
+                    }),
+                // A field swapped for any JSON value: odd text, odd numbers, wrong types.
+                (valid_requests(), 0..11usize, json_values()).prop_map(
+                    move |(mut request, field, value)| {
+                        set_field(&mut request, field, value);
+                        bytes(request)
+                    }
+                ),
+                // A time or a score too big (or too odd) for any integer.
+                (
+                    valid_requests(),
+                    prop::sample::select(&HUGE_NUMBERS[..]),
+                    prop::sample::select(vec!["\"at\":", "\"score\":"])
+                )
+                    .prop_map(|(request, number, field)| {
+                        let text = request.to_string();
+                        let Some(start) = text.find(field).map(|at| at + field.len()) else {
+                            return text.into_bytes();
+                        };
+                        let end = start
+                            + text[start..]
+                                .find(|c: char| !c.is_ascii_digit())
+                                .unwrap_or(0);
+                        format!("{}{number}{}", &text[..start], &text[end..]).into_bytes()
+                    }),
+                // The events, or an extra field, nested deeper than any parser should follow.
+                (
+                    valid_requests(),
+                    1..3000usize,
+                    prop::sample::select(vec!["[", "{\"a\":"])
+                )
+                    .prop_map(|(request, depth, open)| {
+                        let close = if open == "[" { "]" } else { "}" };
+                        let events = request["events"].to_string();
+                        format!(
+                            r#"{{"site":{},"visitor":{},"extra":{}1{},"events":{events}}}"#,
+                            request["site"],
+                            request["visitor"],
+                            open.repeat(depth),
+                            close.repeat(depth),
+                        )
+                        .into_bytes()
+                    }),
+                // Any text spliced in anywhere, even inside a multi-byte character.
+                (valid_requests(), any::<Index>(), odd_text()).prop_map(
+                    move |(request, at, odd)| {
+                        let mut text = bytes(request);
+                        let at = at.index(text.len() + 1);
+                        text.splice(at..at, odd.into_bytes());
+                        text
+                    }
+                ),
+            ]
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_answered_without_a_panic() {
+            fuzz(512, prop::collection::vec(any::<u8>(), 0..512));
+        }
+
+        #[test]
+        fn arbitrary_json_is_answered_without_a_panic() {
+            fuzz(
+                512,
+                json_values().prop_map(|value| value.to_string().into_bytes()),
+            );
+        }
+
+        #[test]
+        fn valid_requests_are_accepted_and_round_trip() {
+            let accepted = fuzz(
+                256,
+                valid_requests().prop_map(|request| request.to_string().into_bytes()),
+            );
+            assert_eq!(accepted, 256, "every valid request is accepted");
+        }
+
+        #[test]
+        fn mutated_requests_are_answered_without_a_panic_and_what_is_accepted_round_trips() {
+            let accepted = fuzz(1500, mutated_requests());
+            // Not a vacuous property: some mutations leave a request the rules allow.
+            assert!(accepted > 0, "no mutated request was accepted");
+        }
+
+        #[test]
+        fn nesting_a_hundred_thousand_deep_is_refused_without_overflowing_the_stack() {
+            let deep = format!(
+                r#"{{"site":"demo","visitor":"0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a","extra":{}1{},"events":[]}}"#,
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            );
+            assert!(parse(deep.as_bytes()).is_err());
+            let deep_events = format!(
+                r#"{{"site":"demo","visitor":"0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a","events":{}{}}}"#,
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            );
+            assert!(parse(deep_events.as_bytes()).is_err());
+        }
+    }
 }

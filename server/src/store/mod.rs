@@ -250,28 +250,36 @@ fn is_transient(error: &sqlx::Error) -> bool {
         | Error::WorkerCrashed => true,
         Error::Database(database) => {
             if let Some(sqlite) = database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                // Primary result codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY.
-                let primary = sqlite
+                sqlite
                     .code()
                     .and_then(|code| code.parse::<i32>().ok())
-                    .map(|code| code & 0xff);
-                matches!(primary, Some(5 | 6 | 8 | 10 | 13 | 14))
+                    .is_some_and(is_transient_sqlite_code)
             } else {
-                // SQLSTATE classes: connection exception, insufficient resources, operator
-                // intervention; a read-only transaction (a standby); serialization failure and
-                // deadlock, which a retry resolves.
-                database.code().is_some_and(|code| {
-                    code.starts_with("08")
-                        || code.starts_with("53")
-                        || code.starts_with("57P")
-                        || code == "25006"
-                        || code == "40001"
-                        || code == "40P01"
-                })
+                database
+                    .code()
+                    .is_some_and(|code| is_transient_sqlstate(&code))
             }
         }
         _ => false,
     }
+}
+
+/// SQLite (extended) result codes whose primary code means "not now": BUSY, LOCKED, IOERR,
+/// FULL, CANTOPEN, READONLY.
+fn is_transient_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+}
+
+/// PostgreSQL SQLSTATEs that mean "not now": the classes connection exception (`08`),
+/// insufficient resources (`53`) and operator intervention (`57`: a shutdown, a terminated
+/// session, a statement cancelled by an operator or by `statement_timeout`); a lock not
+/// available within `lock_timeout` (`55P03`); a read-only transaction (`25006`, a standby after
+/// a failover); serialization failure and deadlock (`40001`, `40P01`), which a retry resolves.
+fn is_transient_sqlstate(code: &str) -> bool {
+    ["08", "53", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || matches!(code, "55P03" | "25006" | "40001" | "40P01")
 }
 
 /// The questions the collector asks of its database.
@@ -813,6 +821,86 @@ mod tests {
             }]
         );
         assert_eq!(deltas, RollupDeltas::default());
+    }
+
+    #[test]
+    fn lost_connections_and_timeouts_are_transient() {
+        use std::io::{Error, ErrorKind};
+        for error in [
+            sqlx::Error::Io(Error::from(ErrorKind::ConnectionRefused)),
+            sqlx::Error::Io(Error::from(ErrorKind::ConnectionReset)),
+            sqlx::Error::Io(Error::new(ErrorKind::UnexpectedEof, "0 bytes at EOF")),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            assert!(
+                matches!(StoreError::from(error), StoreError::Unavailable(_)),
+                "should be transient"
+            );
+        }
+        for error in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::Protocol("garbage".into()),
+        ] {
+            assert!(matches!(StoreError::from(error), StoreError::Database(_)));
+        }
+    }
+
+    #[test]
+    fn postgresql_states_that_pass_are_transient() {
+        for code in [
+            "08000", "08006", "08P01", // connection exception
+            "53300", "53100", // too many connections, disk full
+            "57014", // query_canceled: an operator, or statement_timeout
+            "57P01", "57P02", "57P03", // admin shutdown, crash shutdown, cannot connect now
+            "55P03", // lock_not_available: lock_timeout
+            "25006", // read-only transaction: a standby after a failover
+            "40001", "40P01", // serialization failure, deadlock
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        for code in [
+            "23505", // unique violation
+            "23514", // check violation
+            "42P01", // undefined table
+            "22P02", // invalid text representation
+            "XX000", // internal error
+        ] {
+            assert!(!is_transient_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_that_pass_are_transient() {
+        // Extended codes as SQLite reports them: IOERR_WRITE (a file that refuses writes),
+        // IOERR_FSYNC, READONLY_DBMOVED, FULL, BUSY_SNAPSHOT, CANTOPEN.
+        for code in [778, 1034, 1032, 13, 517, 14, 8] {
+            assert!(is_transient_sqlite_code(code), "{code}");
+        }
+        // CONSTRAINT_PRIMARYKEY, CORRUPT, MISMATCH, ERROR.
+        for code in [1555, 11, 20, 1] {
+            assert!(!is_transient_sqlite_code(code), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_only_sqlite_database_is_transient() {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        let mut connection = sqlx::sqlite::SqliteConnectOptions::from_str("sqlite::memory:")
+            .unwrap()
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        let error = sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut connection)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(StoreError::from(error), StoreError::Unavailable(_)),
+            "SQLITE_READONLY is transient"
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! (`CHROMEDRIVER`, default `/usr/bin/chromedriver`): `cargo xtask test` provides both.
 
 use crate::helpers::{TestDatabase, workspace_root};
+use crate::process::{Collector, free_port};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,8 +37,9 @@ async fn answer_the_survey_in_the_demo_shop(
     database: &TestDatabase,
     widget_dir: &Path,
 ) {
-    let collector = Collector::start(database, widget_dir);
-    let api_key = collector.create_demo_site();
+    let collector = Collector::start(&database.url, widget_dir);
+    // The demo shop is served by the collector itself, so its pages are on the collector's origin.
+    let api_key = collector.create_site("demo", &collector.address);
 
     browser
         .goto(&format!("{}/shop/", collector.address))
@@ -175,85 +176,6 @@ fn built_widget_dir() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `touchstone serve` process; killed when dropped.
-struct Collector {
-    process: Child,
-    address: String,
-    database_url: String,
-}
-
-impl Collector {
-    fn start(database: &TestDatabase, widget_dir: &Path) -> Self {
-        let mut process = Command::new(env!("CARGO_BIN_EXE_touchstone"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .env("TOUCHSTONE_DATABASE_URL", &database.url)
-            .env("TOUCHSTONE_WWW_DIR", workspace_root().join("www"))
-            .env("TOUCHSTONE_WIDGET_DIR", widget_dir)
-            .env("TOUCHSTONE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting touchstone serve");
-        let mut first_line = String::new();
-        BufReader::new(process.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .expect("reading its output");
-        let address = first_line
-            .trim()
-            .strip_prefix("touchstone: listening on ")
-            .unwrap_or_else(|| {
-                panic!("unexpected first line from touchstone serve: {first_line:?}")
-            })
-            .to_owned();
-        Collector {
-            process,
-            address,
-            database_url: database.url.clone(),
-        }
-    }
-
-    /// Registers the demo shop's site (key `demo`) for this collector's origin; returns its API key.
-    fn create_demo_site(&self) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_touchstone"))
-            .args([
-                "site",
-                "create",
-                "--key",
-                "demo",
-                "--name",
-                "Demo shop",
-                "--origin",
-                &self.address,
-                "--json",
-            ])
-            .env("TOUCHSTONE_DATABASE_URL", &self.database_url)
-            .env("TOUCHSTONE_LOG", "warn")
-            .output()
-            .expect("running touchstone site create");
-        assert!(
-            output.status.success(),
-            "site create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let created: Value = serde_json::from_slice(&output.stdout).unwrap();
-        created["api_key"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 /// A chromedriver process on a free port; killed when dropped.

@@ -1,5 +1,6 @@
 //! `POST /v1/collect`: what is stored, and every way a request can be bad.
 
+use crate::audit::StoredRows;
 use crate::helpers::*;
 use crate::on_every_backend;
 use serde_json::{Value, json};
@@ -298,6 +299,7 @@ async fn collect_stores_a_batch_replayed_concurrently_once(app: TestApp) {
         response(0, noon()),
         touchpoint("page_view", noon()),
     ]);
+    // All 100 are sent concurrently, not one after another.
     let replays = (0..100).map(|_| app.collect(&request));
     let answers = futures_util::future::join_all(replays).await;
     let mut new = 0;
@@ -323,6 +325,14 @@ async fn collect_stores_a_batch_replayed_concurrently_once(app: TestApp) {
         touchpoints["touchpoints"],
         json!([{"name": "page_view", "count": 1}])
     );
+    let stored = StoredRows::open(&app.database.url).await;
+    let rows = stored.assert_stored_once(&event_ids(&request)).await;
+    assert_eq!(
+        rows.len(),
+        3,
+        "the database holds the three events and nothing else"
+    );
+    stored.assert_rollups_equal_raw_rows().await;
 }
 
 /// Rate limits live in memory, the same on every backend: these run on SQLite.

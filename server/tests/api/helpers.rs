@@ -47,6 +47,11 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A widget folder that does not exist: the API tests need no widget.
+pub fn no_widget_dir() -> PathBuf {
+    workspace_root().join("target/no-widget-in-api-tests")
+}
+
 /// A database made for one test, removed when the test ends (even when it fails).
 pub struct TestDatabase {
     /// The URL the collector connects to.
@@ -196,7 +201,7 @@ impl TestApp {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database.url.clone(),
             www_dir: workspace_root().join("www"),
-            widget_dir: workspace_root().join("target/no-widget-in-api-tests"),
+            widget_dir: no_widget_dir(),
             rate,
             trusted_proxies,
         };
@@ -252,20 +257,16 @@ impl TestApp {
         body: impl Into<reqwest::Body>,
         content_type: &str,
     ) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/collect", self.address))
-            .header(CONTENT_TYPE, content_type)
-            .header("Origin", SHOP_ORIGIN)
-            .body(body)
-            .send()
+        post_collect_to(&self.client, &self.address, body, content_type)
             .await
             .expect("posting to the collector")
     }
 
     /// Posts a JSON collect request as `text/plain`, the way the widget does.
     pub async fn collect(&self, request: &Value) -> reqwest::Response {
-        self.post_collect(request.to_string(), "text/plain;charset=UTF-8")
+        collect_at(&self.client, &self.address, request)
             .await
+            .expect("posting to the collector")
     }
 
     /// `GET {path}` with this site's API key.
@@ -290,6 +291,38 @@ impl TestApp {
         assert_eq!(response.status(), 200, "the NPS report should be readable");
         response.json().await.unwrap()
     }
+}
+
+/// Posts `body` as `content_type` to the collect endpoint of the collector at `address`, from a
+/// page on [`SHOP_ORIGIN`]; an error when no answer came.
+pub async fn post_collect_to(
+    client: &reqwest::Client,
+    address: &str,
+    body: impl Into<reqwest::Body>,
+    content_type: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{address}/v1/collect"))
+        .header(CONTENT_TYPE, content_type)
+        .header("Origin", SHOP_ORIGIN)
+        .body(body)
+        .send()
+        .await
+}
+
+/// Posts a JSON collect request to the collector at `address` the way the widget does.
+pub async fn collect_at(
+    client: &reqwest::Client,
+    address: &str,
+    request: &Value,
+) -> reqwest::Result<reqwest::Response> {
+    post_collect_to(
+        client,
+        address,
+        request.to_string(),
+        "text/plain;charset=UTF-8",
+    )
+    .await
 }
 
 async fn create_site(database_url: &str, key: &str) -> (SiteKey, String) {
@@ -328,6 +361,39 @@ pub fn response(score: u8, at: i64) -> Value {
 pub fn touchpoint(name: &str, at: i64) -> Value {
     json!({ "type": "touchpoint", "id": event_id(), "at": at, "name": name, "url": "https://shop.example/pricing" })
 }
+
+/// The `n`-th of an endless variety of collect requests for `demo`, for load tests: every
+/// other one a single event, the rest 2 to 20, answers of every score and a few touchpoints,
+/// spread over several hours of the last days so that many rollup rows are touched.
+pub fn varied_batch(n: u64) -> Value {
+    let size = if n.is_multiple_of(2) { 1 } else { 2 + n % 19 };
+    let events = (n..n + size)
+        .map(|k| {
+            let at = noon_days_ago(1 + (k % 3) as i64) + (k % 5) as i64 * HOUR;
+            match k % 3 {
+                0 => touchpoint(
+                    ["page_view", "pricing_viewed", "checkout"][(k % 9 / 3) as usize],
+                    at,
+                ),
+                _ => response((k % 11) as u8, at),
+            }
+        })
+        .collect();
+    batch(events)
+}
+
+/// The event ids of a collect request.
+pub fn event_ids(request: &Value) -> Vec<uuid::Uuid> {
+    request["events"]
+        .as_array()
+        .expect("a collect request has events")
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// One hour in milliseconds.
+pub const HOUR: i64 = 3_600_000;
 
 /// One day in milliseconds.
 pub const DAY: i64 = 86_400_000;
@@ -373,4 +439,25 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> String {
         .as_str()
         .expect("errors carry a code")
         .to_owned()
+}
+
+/// Asserts that `response` is the answer to a write the database could not take: `503
+/// storage_unavailable` with a `Retry-After`, so the client keeps the events and tries again.
+pub async fn assert_storage_unavailable(response: reqwest::Response, what: &str) {
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(
+        status, 503,
+        "{what}: expected 503 storage_unavailable, got {body}"
+    );
+    let body: Value = serde_json::from_str(&body).expect("errors are JSON");
+    assert_eq!(body["code"], "storage_unavailable", "{what}: {body}");
+    assert!(
+        retry_after.is_some_and(|seconds| seconds.parse::<u32>().is_ok_and(|s| s >= 1)),
+        "{what}: a 503 says when to come back with Retry-After"
+    );
 }

@@ -3,13 +3,19 @@
 //! `TOUCHSTONE_TEST_POSTGRES_URL` is set, against PostgreSQL too.
 //!
 //! `browser` drives the whole loop in headless Chromium: it needs the built widget and
-//! chromedriver, which `cargo xtask test` provides.
+//! chromedriver, which `cargo xtask test` provides. `faults` (SIGKILL, a lost or read-only
+//! database) and `scale_out` (two collectors on one PostgreSQL) start `touchstone serve`
+//! processes too; the read-only SQLite test needs root, `chattr` and ext4.
 
+mod audit;
 mod helpers;
+mod process;
 
 mod browser;
 mod cli;
 mod collect;
+mod faults;
 mod ops;
 mod privacy;
 mod reports;
+mod scale_out;

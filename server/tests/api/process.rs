@@ -1,0 +1,100 @@
+//! The collector as a separate process: the real `touchstone serve` binary, for the tests that
+//! need what only a process has — a browser at its address, a `kill -9`, or two collectors on
+//! one database.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `touchstone serve` process; killed when dropped.
+pub struct Collector {
+    process: Child,
+    /// `http://127.0.0.1:PORT`
+    pub address: String,
+    database_url: String,
+}
+
+impl Collector {
+    /// Starts `touchstone serve` on a free port against `database_url`, serving the widget in
+    /// `widget_dir`, with rate limits high enough that load tests never meet them. Returns once
+    /// it listens.
+    pub fn start(database_url: &str, widget_dir: &Path) -> Self {
+        // Most tests start without a widget on purpose; the warning about it would be noise.
+        let log = if widget_dir.join("touchstone_widget_bg.wasm").is_file() {
+            "warn"
+        } else {
+            "warn,touchstone_server::routes::assets=error"
+        };
+        let mut process = Command::new(env!("CARGO_BIN_EXE_touchstone"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["--site-rate", "1000000", "--client-rate", "1000000"])
+            .env("TOUCHSTONE_DATABASE_URL", database_url)
+            .env(
+                "TOUCHSTONE_WWW_DIR",
+                crate::helpers::workspace_root().join("www"),
+            )
+            .env("TOUCHSTONE_WIDGET_DIR", widget_dir)
+            .env("TOUCHSTONE_LOG", log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting touchstone serve");
+        let mut first_line = String::new();
+        BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .expect("reading its output");
+        let address = first_line
+            .trim()
+            .strip_prefix("touchstone: listening on ")
+            .unwrap_or_else(|| {
+                panic!("unexpected first line from touchstone serve: {first_line:?}")
+            })
+            .to_owned();
+        Collector {
+            process,
+            address,
+            database_url: database_url.to_owned(),
+        }
+    }
+
+    /// Registers a site with `touchstone site create --key KEY --origin ORIGIN --json` on this
+    /// collector's database; returns its read API key.
+    pub fn create_site(&self, key: &str, origin: &str) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_touchstone"))
+            .args(["site", "create", "--key", key, "--name", "Test shop"])
+            .args(["--origin", origin, "--json"])
+            .env("TOUCHSTONE_DATABASE_URL", &self.database_url)
+            .env("TOUCHSTONE_LOG", "warn")
+            .output()
+            .expect("running touchstone site create");
+        assert!(
+            output.status.success(),
+            "site create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+        created["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends SIGKILL and waits for the process to die: no draining, no last commit.
+    pub fn kill(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -2,8 +2,11 @@
 //! target, wasm-bindgen-cli (at exactly the version in Cargo.lock), wasm-opt, and Chromium with
 //! its ChromeDriver.
 //!
-//! Tools the project installs itself live under `<target dir>/tools`, so a `cargo clean` removes
-//! them and nothing outside the workspace's target folder is touched (apart from apt packages).
+//! Tools the project installs itself live in one folder per tool version under
+//! `$TOUCHSTONE_TOOLS_DIR` (default `~/.cache/touchstone/tools`), so every clone and every CI run
+//! on a machine shares one 3.5-minute wasm-bindgen-cli build instead of repeating it; a fresh
+//! machine installs them on first use. Nothing else outside the workspace is touched (apart from
+//! apt packages).
 
 use crate::process::{cargo, output, run, step, workspace_root};
 use anyhow::{Context, Result, bail};
@@ -89,18 +92,33 @@ fn apt_get(args: &[&str]) -> Result<()> {
         .context("running apt-get (it needs root; on other systems install chromium and chromedriver yourself)")
 }
 
+/// The folder shared by every clone on this machine for the tools the project installs.
+fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TOUCHSTONE_TOOLS_DIR").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| target_dir());
+    cache.join("touchstone/tools")
+}
+
 /// The wasm32 target, wasm-bindgen-cli and wasm-opt, each installed when missing.
 pub fn ensure_wasm_tools() -> Result<WasmTools> {
     ensure_wasm_target()?;
-    let root = target_dir().join("tools");
+    let version = locked_version("wasm-bindgen")?;
+    // One folder per version, so clones pinned to different versions do not fight over it.
+    let root = tools_dir().join(format!("wasm-bindgen-{version}"));
     let bin = root.join("bin");
+    let binaryen = tools_dir().join(BINARYEN_PACKAGE.replace('@', "-"));
     let tools = WasmTools {
         wasm_bindgen: bin.join("wasm-bindgen"),
         test_runner: bin.join("wasm-bindgen-test-runner"),
-        wasm_opt: root.join("node_modules/binaryen/bin/wasm-opt"),
+        wasm_opt: binaryen.join("node_modules/binaryen/bin/wasm-opt"),
     };
 
-    let version = locked_version("wasm-bindgen")?;
     if installed_version(&tools.wasm_bindgen).as_deref() != Some(version.as_str())
         || !tools.test_runner.exists()
     {
@@ -120,12 +138,13 @@ pub fn ensure_wasm_tools() -> Result<WasmTools> {
     if !tools.wasm_opt.exists() {
         step(&format!(
             "installing wasm-opt ({BINARYEN_PACKAGE} from npm) into {}",
-            root.display()
+            binaryen.display()
         ));
-        std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        std::fs::create_dir_all(&binaryen)
+            .with_context(|| format!("creating {}", binaryen.display()))?;
         run(Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&root)
+            .arg(&binaryen)
             .arg(BINARYEN_PACKAGE))
         .context("installing binaryen with npm (Node.js and npm must be installed)")?;
     }

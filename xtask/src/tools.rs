@@ -101,7 +101,7 @@ fn tools_dir() -> PathBuf {
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| target_dir());
+        .unwrap_or_else(target_dir);
     cache.join("touchstone/tools")
 }
 

@@ -19,12 +19,13 @@ const SENDERS: u64 = 8;
 /// How long they post before the kill.
 const BEFORE_THE_KILL: Duration = Duration::from_millis(1500);
 
-#[tokio::test]
-async fn every_acknowledged_event_survives_a_kill_9_during_sustained_ingestion() {
-    let database = TestDatabase::sqlite();
-    let mut collector = Collector::start(&database.url, &no_widget_dir());
-    collector.create_site("demo", SHOP_ORIGIN);
-
+/// Posts varied batches from [`SENDERS`] tasks for [`BEFORE_THE_KILL`], then stops the collector
+/// with `stop` while they are still posting; returns what the senders were told and how many
+/// requests were in flight when `stop` began.
+async fn sustained_load_then(
+    collector: &mut Collector,
+    stop: impl FnOnce(&mut Collector),
+) -> (Ledger, u64) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let in_flight = Arc::new(AtomicU64::new(0));
     let client = reqwest::Client::new();
@@ -46,15 +47,56 @@ async fn every_acknowledged_event_survives_a_kill_9_during_sustained_ingestion()
         });
     }
     tokio::time::sleep(BEFORE_THE_KILL).await;
-    let in_flight_at_the_kill = in_flight.load(Ordering::SeqCst);
-    collector.kill();
+    let in_flight_at_the_stop = in_flight.load(Ordering::SeqCst);
+    // The senders run on this runtime's other threads while `stop` blocks this one.
+    stop(collector);
     senders.join_all().await;
     let ledger = Arc::into_inner(ledger).unwrap().into_inner().unwrap();
-    ledger.assert_all_ok("before the kill");
     assert!(
         ledger.answers() >= 20,
         "too little load to mean anything: {ledger:?}"
     );
+    (ledger, in_flight_at_the_stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_requests_in_flight_and_loses_nothing_acknowledged() {
+    let database = TestDatabase::sqlite();
+    let mut collector = Collector::start(&database.url, &no_widget_dir());
+    collector.create_site("demo", SHOP_ORIGIN);
+    let mut exit = None;
+    let (ledger, in_flight) = sustained_load_then(&mut collector, |collector| {
+        exit = Some(collector.terminate());
+    })
+    .await;
+    let exit = exit.unwrap();
+    assert!(exit.success(), "a clean exit after SIGTERM, not {exit}");
+    // Requests the collector had accepted were answered, and answered 200; later ones found
+    // the listener closed.
+    ledger.assert_all_ok("while stopping");
+
+    let stored = StoredRows::open(&database.url).await;
+    let rows = stored.assert_stored_once(&ledger.acknowledged).await;
+    stored.assert_rollups_equal_raw_rows().await;
+    eprintln!(
+        "SIGTERM on SQLite after {BEFORE_THE_KILL:?} of {SENDERS} senders: {} batches, {} events acknowledged, \
+         all found once; {in_flight} requests in flight; {} unanswered; exit {exit}; {} rows in all",
+        ledger.answers(),
+        ledger.acknowledged.len(),
+        ledger.unanswered,
+        rows.len(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_event_survives_a_kill_9_during_sustained_ingestion() {
+    let database = TestDatabase::sqlite();
+    let mut collector = Collector::start(&database.url, &no_widget_dir());
+    collector.create_site("demo", SHOP_ORIGIN);
+    let (ledger, in_flight_at_the_kill) =
+        sustained_load_then(&mut collector, Collector::kill).await;
+    ledger.assert_all_ok("before the kill");
+    let client = reqwest::Client::new();
 
     // Restarted on the same file, the collector recovers the WAL and takes more.
     let restarted = Collector::start(&database.url, &no_widget_dir());

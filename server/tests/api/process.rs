@@ -86,6 +86,27 @@ impl Collector {
         created["api_key"].as_str().unwrap().to_owned()
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping the collector would, and waits (at most ten
+    /// seconds) for the process to exit; returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.process.id().to_string()])
+            .status()
+            .expect("running kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.process.try_wait().expect("waiting for the collector") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the collector did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGKILL and waits for the process to die: no draining, no last commit.
     pub fn kill(&mut self) {
         let _ = self.process.kill();

@@ -17,3 +17,4 @@ pub mod site;
 pub mod site_cache;
 pub mod startup;
 pub mod store;
+pub mod trend;

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod journey;
 pub mod nps;
 pub mod ops;
+pub mod trend;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
     assets::configure(cfg, assets);

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use touchstone_server::api_key::ApiKey;
+use touchstone_server::demo::{self, DemoSettings};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
@@ -54,6 +55,9 @@ enum Command {
     /// Manage read API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Make up demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,31 @@ enum KeyCommand {
     },
 }
 
+/// One-off commands: their arguments have no environment twins on purpose, so a variable left
+/// in a shell cannot make the next run seed something else.
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Store made-up visitors of the demo shop (journeys and NPS answers) for a site. The same
+    /// seed makes the same events, so running it twice stores nothing new.
+    Seed {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// How many visitors to make up.
+        #[arg(long, default_value_t = 3_000)]
+        visitors: u64,
+        /// Over how many days, ending now.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+        days: u32,
+        /// The random generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Store only answers, one from every visitor (many answers fast, for benchmarks).
+        #[arg(long)]
+        answers_only: bool,
+    },
+}
+
 impl Cli {
     /// Sends `tracing` output (and `log` output from libraries) to standard error, filtered by
     /// `TOUCHSTONE_LOG` (default `info`).
@@ -156,6 +185,23 @@ impl Cli {
             Command::Key(KeyCommand::Create { site, json }) => {
                 let store = open(&self.database_url).await?;
                 create_key(store.as_ref(), &site, json).await
+            }
+            Command::Demo(DemoCommand::Seed {
+                site,
+                visitors,
+                days,
+                seed,
+                answers_only,
+            }) => {
+                let store = open(&self.database_url).await?;
+                let settings = DemoSettings {
+                    visitors,
+                    days,
+                    seed,
+                    until: jiff::Timestamp::now(),
+                    answers_only,
+                };
+                seed_demo(store.as_ref(), &site, &settings).await
             }
         }
     }
@@ -273,6 +319,29 @@ async fn create_key(store: &dyn Store, site: &str, json: bool) -> Result<()> {
             api_key.reveal()
         );
     }
+    Ok(())
+}
+
+async fn seed_demo(store: &dyn Store, site: &str, settings: &DemoSettings) -> Result<()> {
+    let key = SiteKey::parse(site)?;
+    let site = store
+        .site(&key)
+        .await?
+        .ok_or(store::StoreError::UnknownSite(key))?;
+    let started = std::time::Instant::now();
+    let seeded = demo::seed(store, &site, settings)
+        .await
+        .context("storing the demo events")?;
+    println!(
+        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there, in {:.1?}.",
+        site.key,
+        seeded.visitors,
+        settings.days,
+        seeded.stored,
+        seeded.answers,
+        seeded.already_stored,
+        started.elapsed()
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod auth;
 pub mod bots;
+pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod limits;

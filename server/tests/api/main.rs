@@ -10,5 +10,6 @@ mod helpers;
 mod browser;
 mod cli;
 mod collect;
+mod demo;
 mod ops;
 mod reports;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use touchstone_server::api_key::{ApiKey, KeyScope};
+use touchstone_server::demo::{self, DemoSettings};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::privacy;
 use touchstone_server::site::{Origin, Site};
@@ -59,6 +60,9 @@ enum Command {
     /// Export or erase everything held about a visitor or a customer.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Make up demo data.
+    #[command(subcommand)]
+    Demo(DemoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +210,31 @@ impl SubjectArgs {
     }
 }
 
+/// One-off commands: their arguments have no environment twins on purpose, so a variable left
+/// in a shell cannot make the next run seed something else.
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// Store made-up visitors of the demo shop (journeys and NPS answers) for a site. The same
+    /// seed makes the same events, so running it twice stores nothing new.
+    Seed {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// How many visitors to make up.
+        #[arg(long, default_value_t = 3_000)]
+        visitors: u64,
+        /// Over how many days, ending now.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+        days: u32,
+        /// The random generator's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Store only answers, one from every visitor (many answers fast, for benchmarks).
+        #[arg(long)]
+        answers_only: bool,
+    },
+}
+
 impl Cli {
     /// Sends `tracing` output (and `log` output from libraries) to standard error, filtered by
     /// `TOUCHSTONE_LOG` (default `info`).
@@ -273,6 +302,23 @@ impl Cli {
                         Ok(())
                     }
                 }
+            }
+            Command::Demo(DemoCommand::Seed {
+                site,
+                visitors,
+                days,
+                seed,
+                answers_only,
+            }) => {
+                let store = open(&self.database_url).await?;
+                let settings = DemoSettings {
+                    visitors,
+                    days,
+                    seed,
+                    until: jiff::Timestamp::now(),
+                    answers_only,
+                };
+                seed_demo(store.as_ref(), &site, &settings).await
             }
         }
     }
@@ -460,6 +506,25 @@ fn date_time(millis: i64) -> String {
     jiff::Timestamp::from_millisecond(millis)
         .map(|at| at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|_| millis.to_string())
+}
+
+async fn seed_demo(store: &dyn Store, site: &str, settings: &DemoSettings) -> Result<()> {
+    let site = existing_site(store, site).await?;
+    let started = std::time::Instant::now();
+    let seeded = demo::seed(store, &site, settings)
+        .await
+        .context("storing the demo events")?;
+    println!(
+        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there, in {:.1?}.",
+        site.key,
+        seeded.visitors,
+        settings.days,
+        seeded.stored,
+        seeded.answers,
+        seeded.already_stored,
+        started.elapsed()
+    );
+    Ok(())
 }
 
 fn site_json(site: &Site) -> serde_json::Value {

@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod auth;
 pub mod bots;
+pub mod demo;
 pub mod error;
 pub mod ingest;
 pub mod limits;
@@ -18,3 +19,4 @@ pub mod site;
 pub mod site_cache;
 pub mod startup;
 pub mod store;
+pub mod trend;

@@ -1,8 +1,9 @@
 //! The period a report covers, from the `from` and `to` query parameters.
 //!
-//! Each bound is a date (`2026-11-01`, a whole UTC day) or an RFC 3339 instant
-//! (`2026-11-01T09:30:00Z`). `from` is inclusive; a `to` date includes that whole day, a `to`
-//! instant is exclusive. A missing bound leaves that side open.
+//! Each bound is a date (`2026-11-01`, a whole UTC day, or a whole day in the report's time zone
+//! where it has one) or an RFC 3339 instant (`2026-11-01T09:30:00Z`). `from` is inclusive; a `to`
+//! date includes that whole day, a `to` instant is exclusive. A missing bound leaves that side
+//! open.
 
 use crate::error::ApiError;
 use crate::store::TimeRange;
@@ -30,17 +31,23 @@ pub struct Period {
 }
 
 impl Period {
-    /// Parses the query parameters.
+    /// Parses the query parameters, dates as whole UTC days.
     pub fn parse(params: &PeriodParams) -> Result<Self, ApiError> {
+        Self::parse_in(params, &TimeZone::UTC)
+    }
+
+    /// Parses the query parameters, dates as whole days in `time_zone` (a day starts at its
+    /// first instant there, even when a DST change skips midnight).
+    pub fn parse_in(params: &PeriodParams, time_zone: &TimeZone) -> Result<Self, ApiError> {
         let from = params
             .from
             .as_deref()
-            .map(|text| bound("from", text, Side::Start))
+            .map(|text| bound("from", text, Side::Start, time_zone))
             .transpose()?;
         let to = params
             .to
             .as_deref()
-            .map(|text| bound("to", text, Side::End))
+            .map(|text| bound("to", text, Side::End, time_zone))
             .transpose()?;
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
@@ -66,7 +73,7 @@ enum Side {
     End,
 }
 
-fn bound(name: &str, text: &str, side: Side) -> Result<Timestamp, ApiError> {
+fn bound(name: &str, text: &str, side: Side, time_zone: &TimeZone) -> Result<Timestamp, ApiError> {
     let invalid = || {
         ApiError::InvalidParameter(format!(
             "`{name}` must be a date like 2026-11-01 or an RFC 3339 time like 2026-11-01T09:30:00Z, not {text:?}"
@@ -81,7 +88,7 @@ fn bound(name: &str, text: &str, side: Side) -> Result<Timestamp, ApiError> {
         Side::End => date.tomorrow().map_err(|_| invalid())?,
     };
     Ok(day
-        .to_zoned_datetime(TimeZone::UTC)
+        .to_zoned_datetime(time_zone.clone())
         .map_err(|_| invalid())?
         .timestamp())
 }
@@ -116,6 +123,16 @@ mod tests {
         assert!(Period::parse(&params(Some("yesterday"), None)).is_err());
         assert!(Period::parse(&params(None, Some("2026-13-01"))).is_err());
         assert!(Period::parse(&params(Some("2026-11-02"), Some("2026-11-01"))).is_err());
+    }
+
+    #[test]
+    fn dates_are_whole_days_in_the_time_zone_asked_for() {
+        let paris = jiff::tz::db().get("Europe/Paris").unwrap();
+        let period =
+            Period::parse_in(&params(Some("2026-03-29"), Some("2026-03-29")), &paris).unwrap();
+        // The day the clocks go forward is 23 hours long.
+        assert_eq!(period.from.unwrap().to_string(), "2026-03-28T23:00:00Z");
+        assert_eq!(period.to.unwrap().to_string(), "2026-03-29T22:00:00Z");
     }
 
     #[test]

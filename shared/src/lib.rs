@@ -12,7 +12,7 @@ pub mod text;
 pub mod wire;
 
 pub use score::{Category, Score, ScoreError};
-pub use tally::{Interval, Tally};
+pub use tally::{CONFIDENCE_LEVEL, Interval, NpsSummary, SMALL_SAMPLE_BELOW, Tally};
 pub use text::{
     Comment, CustomerId, PageUrl, SiteKey, TextError, TouchpointName, TraitName, TraitValue,
 };

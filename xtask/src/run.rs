@@ -1,5 +1,6 @@
 //! `cargo xtask run`: the demo. Builds the widget and the collector, makes sure the demo site
-//! exists with a fresh read API key, prints where to look, and serves until Ctrl-C.
+//! exists with a fresh read API key (seeding a new one with made-up visitors), prints where to
+//! look, and serves until Ctrl-C.
 
 use crate::process::{cargo, output, run as run_command, step};
 use crate::{tools, widget};
@@ -10,6 +11,9 @@ use std::process::Command;
 
 const DEFAULT_BIND: &str = "127.0.0.1:8080";
 const DEMO_SITE: &str = "demo";
+/// How many made-up visitors a new demo database starts with, and over how many days.
+const DEMO_VISITORS: u32 = 4_000;
+const DEMO_DAYS: u32 = 90;
 
 /// Runs the demo; `--bind ADDRESS` picks another address than 127.0.0.1:8080.
 pub fn run(args: &[String]) -> Result<()> {
@@ -78,7 +82,7 @@ fn demo_api_key(touchstone: &Path, database_url: &str, bind: &str) -> Result<Str
         cli(&["key", "create", "--site", DEMO_SITE, "--json"])?
     } else {
         let port = bind.rsplit(':').next().unwrap_or("8080");
-        cli(&[
+        let created = cli(&[
             "site",
             "create",
             "--key",
@@ -90,7 +94,20 @@ fn demo_api_key(touchstone: &Path, database_url: &str, bind: &str) -> Result<Str
             "--origin",
             &format!("http://localhost:{port}"),
             "--json",
-        ])?
+        ])?;
+        // A new demo database shows real numbers from the first run.
+        step(&format!(
+            "seeding the demo site with {DEMO_VISITORS} made-up visitors over the last {DEMO_DAYS} days"
+        ));
+        run_command(
+            Command::new(touchstone)
+                .args(["demo", "seed", "--site", DEMO_SITE, "--visitors"])
+                .arg(DEMO_VISITORS.to_string())
+                .arg("--days")
+                .arg(DEMO_DAYS.to_string())
+                .env("TOUCHSTONE_DATABASE_URL", database_url),
+        )?;
+        created
     };
     created["api_key"]
         .as_str()

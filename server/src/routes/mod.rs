@@ -7,6 +7,7 @@ pub mod journey;
 pub mod nps;
 pub mod ops;
 pub mod privacy;
+pub mod trend;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
     privacy::configure(cfg);

@@ -7,7 +7,7 @@ use crate::period::{Period, PeriodParams};
 use crate::store::Store;
 use actix_web::{HttpRequest, web};
 use serde::Serialize;
-use touchstone_shared::{Interval, Tally};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, Tally};
 
 /// Registers the NPS report.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -20,15 +20,8 @@ struct NpsReport {
     site: String,
     #[serde(flatten)]
     period: Period,
-    responses: u64,
-    promoters: u64,
-    passives: u64,
-    detractors: u64,
-    /// −100..=100, or null without answers.
-    nps: Option<f64>,
-    /// Half the width of the interval, in NPS points.
-    margin_of_error: Option<f64>,
-    confidence_interval: Option<Interval>,
+    #[serde(flatten)]
+    summary: NpsSummary,
     confidence_level: f64,
 }
 
@@ -37,14 +30,8 @@ impl NpsReport {
         NpsReport {
             site,
             period,
-            responses: tally.responses(),
-            promoters: tally.promoters,
-            passives: tally.passives,
-            detractors: tally.detractors,
-            nps: tally.nps(),
-            margin_of_error: tally.margin_of_error(),
-            confidence_interval: tally.interval(),
-            confidence_level: 0.95,
+            summary: NpsSummary::from(tally),
+            confidence_level: CONFIDENCE_LEVEL,
         }
     }
 }

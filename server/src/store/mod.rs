@@ -64,6 +64,33 @@ pub struct TimeRange {
     pub to: i64,
 }
 
+/// The edges of consecutive buckets of time for a report cut into buckets: at least two
+/// strictly increasing instants in milliseconds since the Unix epoch, so that bucket `i` is
+/// `edges[i] <= t < edges[i + 1]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketEdges(Vec<i64>);
+
+impl BucketEdges {
+    /// The edges, or `None` unless there are at least two and each is later than the one before.
+    pub fn new(edges: Vec<i64>) -> Option<Self> {
+        let increasing = edges.windows(2).all(|pair| pair[0] < pair[1]);
+        (edges.len() >= 2 && increasing).then_some(BucketEdges(edges))
+    }
+
+    /// How many buckets the edges make (one fewer than the edges).
+    pub fn buckets(&self) -> usize {
+        self.0.len() - 1
+    }
+
+    /// Each bucket as a range, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = TimeRange> + '_ {
+        self.0.windows(2).map(|pair| TimeRange {
+            from: pair[0],
+            to: pair[1],
+        })
+    }
+}
+
 /// A batch the collect endpoint accepted, on its way to the database.
 #[derive(Debug, Clone)]
 pub struct IncomingBatch {
@@ -349,6 +376,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The promoters, passives and detractors who answered within `range`.
     async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError>;
+
+    /// The promoters, passives and detractors who answered in each bucket, in order.
+    ///
+    /// Answers in whole UTC hours come from the hourly rollups, all in one query; those in the
+    /// partial hours at bucket edges that do not fall on a whole hour (a day in a +05:30 zone,
+    /// the ends of a period given to the second) come from the raw events, in one more query.
+    async fn tally_buckets(
+        &self,
+        site: &Site,
+        edges: &BucketEdges,
+    ) -> Result<Vec<Tally>, StoreError>;
 
     /// How often each touchpoint was recorded within `range`, most frequent first.
     async fn touchpoint_counts(
@@ -650,6 +688,89 @@ fn split_by_hour(range: TimeRange) -> HourSplit {
         }),
         edges,
     }
+}
+
+/// How a bucketed report reads the database: every bucket split by [`split_by_hour`] into the
+/// whole hours the rollups answer and the partial hours only the raw events can answer.
+#[derive(Debug, PartialEq, Eq)]
+struct BucketPlan {
+    /// The whole hours of every bucket together, for one rollup query. Hours cut by a bucket
+    /// edge lie inside it but belong to no bucket's whole hours, so their rollup rows are
+    /// skipped: the raw events of their parts count instead.
+    hours: Option<TimeRange>,
+    /// Where each bucket starts.
+    starts: Vec<i64>,
+    /// Each bucket's own whole hours.
+    bucket_hours: Vec<Option<TimeRange>>,
+    /// The partial hours, each with the index of the one bucket it lies in.
+    edges: Vec<(usize, TimeRange)>,
+}
+
+impl BucketPlan {
+    fn new(buckets: &BucketEdges) -> Self {
+        let mut plan = BucketPlan {
+            hours: None,
+            starts: buckets.ranges().map(|bucket| bucket.from).collect(),
+            bucket_hours: Vec::with_capacity(buckets.buckets()),
+            edges: Vec::new(),
+        };
+        for (index, bucket) in buckets.ranges().enumerate() {
+            let split = split_by_hour(bucket);
+            if let Some(hours) = split.hours {
+                let from = plan.hours.map_or(hours.from, |all| all.from);
+                plan.hours = Some(TimeRange { from, to: hours.to });
+            }
+            plan.bucket_hours.push(split.hours);
+            plan.edges
+                .extend(split.edges.into_iter().map(|edge| (index, edge)));
+        }
+        plan
+    }
+
+    /// One tally per bucket from the rollup rows `(hour, tally)` of [`Self::hours`]; a row
+    /// counts in the bucket whose whole hours hold its hour, or nowhere.
+    fn tally_rollups(&self, rows: impl IntoIterator<Item = (i64, Tally)>) -> Vec<Tally> {
+        let mut tallies = vec![Tally::default(); self.bucket_hours.len()];
+        for (hour, tally) in rows {
+            let Some(index) = self
+                .starts
+                .partition_point(|start| *start <= hour)
+                .checked_sub(1)
+            else {
+                continue;
+            };
+            if self.bucket_hours[index].is_some_and(|hours| hours.from <= hour && hour < hours.to) {
+                tallies[index] += tally;
+            }
+        }
+        tallies
+    }
+}
+
+/// A rollup row's counts as a tally (they are never negative; a broken row counts nothing).
+fn rollup_tally(promoters: i64, passives: i64, detractors: i64) -> Tally {
+    let count = |value: i64| u64::try_from(value).unwrap_or_default();
+    Tally::new(count(promoters), count(passives), count(detractors))
+}
+
+/// Adds `(bucket index, score, how many)` rows from the raw events at bucket edges to the
+/// buckets' tallies.
+fn add_edge_scores(
+    tallies: &mut [Tally],
+    rows: impl IntoIterator<Item = (i64, i64, i64)>,
+) -> Result<(), StoreError> {
+    for (index, score, count) in rows {
+        let bucket = usize::try_from(index)
+            .ok()
+            .and_then(|index| tallies.get_mut(index))
+            .ok_or_else(|| {
+                StoreError::Database(sqlx::Error::Protocol(format!(
+                    "the database returned a bucket that was not asked for: {index}"
+                )))
+            })?;
+        *bucket += tally_scores([(score, count)])?;
+    }
+    Ok(())
 }
 
 /// Adds touchpoint counts from several sources and orders them most frequent first.
@@ -956,7 +1077,109 @@ mod tests {
         );
     }
 
+    fn plan(edges: &[i64]) -> BucketPlan {
+        BucketPlan::new(&BucketEdges::new(edges.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn bucket_edges_must_increase() {
+        assert!(BucketEdges::new(vec![1]).is_none());
+        assert!(BucketEdges::new(vec![1, 1]).is_none());
+        assert!(BucketEdges::new(vec![2, 1]).is_none());
+        assert_eq!(BucketEdges::new(vec![1, 2, 3]).unwrap().buckets(), 2);
+    }
+
+    #[test]
+    fn days_on_whole_hours_read_only_the_rollups() {
+        let day = 24 * HOUR_MILLIS;
+        let plan = plan(&[0, day, 2 * day]);
+        assert_eq!(
+            plan.hours,
+            Some(TimeRange {
+                from: 0,
+                to: 2 * day
+            })
+        );
+        assert!(plan.edges.is_empty());
+        let one = Tally::new(1, 0, 0);
+        let tallies = plan.tally_rollups([(0, one), (day - HOUR_MILLIS, one), (day, one)]);
+        assert_eq!(tallies, [Tally::new(2, 0, 0), Tally::new(1, 0, 0)]);
+    }
+
+    #[test]
+    fn an_hour_cut_by_a_bucket_edge_is_read_from_the_raw_events() {
+        // Two days of a +05:30 zone: each edge falls at half past an hour.
+        let half = HOUR_MILLIS / 2;
+        let day = 24 * HOUR_MILLIS;
+        let plan = plan(&[half, day + half, 2 * day + half]);
+        assert_eq!(
+            plan.edges,
+            [
+                (
+                    0,
+                    TimeRange {
+                        from: half,
+                        to: HOUR_MILLIS
+                    }
+                ),
+                (
+                    0,
+                    TimeRange {
+                        from: day,
+                        to: day + half
+                    }
+                ),
+                (
+                    1,
+                    TimeRange {
+                        from: day + half,
+                        to: day + HOUR_MILLIS
+                    }
+                ),
+                (
+                    1,
+                    TimeRange {
+                        from: 2 * day,
+                        to: 2 * day + half
+                    }
+                ),
+            ]
+        );
+        let one = Tally::new(0, 0, 1);
+        // The rollup of the hour the edge cuts counts nowhere: its halves come from the events.
+        let tallies =
+            plan.tally_rollups([(HOUR_MILLIS, one), (day, one), (day + HOUR_MILLIS, one)]);
+        assert_eq!(tallies, [one, one]);
+    }
+
     proptest! {
+        #[test]
+        fn every_instant_of_a_bucketed_period_is_read_once_into_its_own_bucket(
+            cuts in proptest::collection::btree_set(0..50 * HOUR_MILLIS, 2..12),
+            probes in proptest::collection::vec(0..50 * HOUR_MILLIS, 1..50),
+        ) {
+            let edges: Vec<i64> = cuts.into_iter().collect();
+            let plan = plan(&edges);
+            for t in probes {
+                let Some(expected) = edges.windows(2).position(|pair| pair[0] <= t && t < pair[1]) else {
+                    continue;
+                };
+                let hour = t.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
+                let mut readers = Vec::new();
+                if plan.hours.is_some_and(|hours| hours.from <= hour && hour < hours.to) {
+                    let tallies = plan.tally_rollups([(hour, Tally::new(1, 0, 0))]);
+                    readers.extend(tallies.iter().position(|tally| tally.responses() == 1));
+                }
+                readers.extend(
+                    plan.edges
+                        .iter()
+                        .filter(|(_, edge)| edge.from <= t && t < edge.to)
+                        .map(|(index, _)| *index),
+                );
+                prop_assert_eq!(readers, vec![expected], "instant {}", t);
+            }
+        }
+
         #[test]
         fn a_split_covers_the_range_exactly_once(a in 0..Timestamp::MAX_MILLIS, b in 0..Timestamp::MAX_MILLIS) {
             let (from, to) = (a.min(b), a.max(b));

@@ -9,10 +9,11 @@
 //! - `busy_timeout = 5 s`: a writer waits for another instead of failing at once.
 
 use super::{
-    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
-    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
-    TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
-    now_millis, settle, split_by_hour, stored_scope, stored_site_key, tally_scores,
+    ApiKeyRecord, ApiKeyRow, Authorized, BucketEdges, BucketPlan, Direction, Erased, ErasedRow,
+    HeldEvent, IncomingBatch, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError,
+    StoredBatch, Subject, TimeRange, TouchpointCount, add_edge_scores, attach_origins,
+    erased_deltas, event_rows, merge_touchpoint_counts, now_millis, rollup_tally, settle,
+    split_by_hour, stored_scope, stored_site_key, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -383,6 +384,57 @@ impl Store for SqliteStore {
             )?;
         }
         Ok(tally)
+    }
+
+    async fn tally_buckets(
+        &self,
+        site: &Site,
+        buckets: &BucketEdges,
+    ) -> Result<Vec<Tally>, StoreError> {
+        let plan = BucketPlan::new(buckets);
+        let mut hourly = Vec::new();
+        if let Some(hours) = plan.hours {
+            hourly = sqlx::query(
+                "SELECT hour, promoters, passives, detractors FROM nps_rollup \
+                 WHERE site_id = ? AND hour >= ? AND hour < ?",
+            )
+            .bind(site.id)
+            .bind(hours.from)
+            .bind(hours.to)
+            .fetch_all(&self.pool)
+            .await?;
+        }
+        let mut tallies = plan.tally_rollups(hourly.iter().map(|row| {
+            let tally = rollup_tally(row.get(1), row.get(2), row.get(3));
+            (row.get(0), tally)
+        }));
+        // Three bound parameters per partial hour: well under SQLite's 32,766 per statement.
+        for edges in plan.edges.chunks(5_000) {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH edge (bucket, lo, hi) AS (");
+            query.push_values(edges, |mut values, (index, edge)| {
+                values
+                    .push_bind(*index as i64)
+                    .push_bind(edge.from)
+                    .push_bind(edge.to);
+            });
+            query
+                .push(
+                    ") SELECT edge.bucket, events.score, COUNT(*) FROM edge \
+                     JOIN events ON events.site_id = ",
+                )
+                .push_bind(site.id)
+                .push(
+                    " AND events.kind = 'response' \
+                     AND events.occurred_at >= edge.lo AND events.occurred_at < edge.hi \
+                     GROUP BY edge.bucket, events.score",
+                );
+            let found = query.build().fetch_all(&self.pool).await?;
+            add_edge_scores(
+                &mut tallies,
+                found.iter().map(|row| (row.get(0), row.get(1), row.get(2))),
+            )?;
+        }
+        Ok(tallies)
     }
 
     async fn touchpoint_counts(

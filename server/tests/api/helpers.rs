@@ -283,6 +283,31 @@ impl TestApp {
         request.send().await.expect("querying the collector")
     }
 
+    /// Stores `events` (made with [`response`] and [`touchpoint`]) for this site straight through
+    /// the store, as one visitor's batch: unlike the collect endpoint, this keeps times of any
+    /// age, for reports on fixed dates long past.
+    pub async fn store_directly(&self, events: Vec<Value>) {
+        let store = store::connect(&self.database.url)
+            .await
+            .expect("opening the test database");
+        let site = store
+            .site(&self.site)
+            .await
+            .unwrap()
+            .expect("the test site exists");
+        let events = events
+            .into_iter()
+            .map(|event| serde_json::from_value(event).expect("a valid event"))
+            .collect();
+        let batch = store::IncomingBatch {
+            site_id: site.id,
+            visitor: serde_json::from_value(json!(event_id())).unwrap(),
+            events,
+            received_at: 0,
+        };
+        store.store_batches(&[batch]).await.expect("storing events");
+    }
+
     /// The NPS report for `query` (e.g. `?from=2026-11-01`), asserting a `200`.
     pub async fn nps(&self, query: &str) -> Value {
         let response = self

@@ -14,6 +14,7 @@ mod process;
 mod browser;
 mod cli;
 mod collect;
+mod demo;
 mod faults;
 mod ops;
 mod privacy;

@@ -150,3 +150,264 @@ async fn the_touchpoint_report_counts_each_moment(app: TestApp) {
         json!([{"name": "page_view", "count": 2}, {"name": "pricing_viewed", "count": 1}])
     );
 }
+
+/// The NPS trend: one point per day, ISO week or month of a period in a time zone.
+mod trend {
+    use crate::helpers::*;
+    use crate::on_every_backend;
+    use serde_json::Value;
+    use touchstone_shared::Tally;
+
+    on_every_backend!(
+        the_trend_counts_each_day_and_keeps_the_empty_ones,
+        days_follow_the_clock_change_of_the_time_zone,
+        a_day_edge_at_half_past_an_hour_is_exact_to_the_millisecond,
+        a_point_starting_and_ending_inside_an_hour_is_exact,
+        weeks_start_on_monday_and_months_on_the_first,
+        the_trend_needs_a_key_for_that_very_site,
+        bad_buckets_time_zones_and_periods_are_refused,
+    );
+
+    /// Milliseconds since the epoch of an RFC 3339 instant.
+    fn at(instant: &str) -> i64 {
+        instant.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    async fn trend(app: &TestApp, query: &str) -> Value {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/nps/trend{query}", app.site))
+            .await;
+        assert_eq!(response.status(), 200, "the trend should be readable");
+        response.json().await.unwrap()
+    }
+
+    /// Each point's number of answers.
+    fn responses(report: &Value) -> Vec<u64> {
+        report["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|point| point["responses"].as_u64().unwrap())
+            .collect()
+    }
+
+    /// Each point's start and end.
+    fn bounds(report: &Value) -> Vec<(String, String)> {
+        report["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|point| {
+                (
+                    point["start"].as_str().unwrap().to_owned(),
+                    point["end"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn the_trend_counts_each_day_and_keeps_the_empty_ones(app: TestApp) {
+        app.store_directly(vec![
+            response(10, at("2026-02-02T08:00:00Z")),
+            response(9, at("2026-02-02T23:59:59.999Z")),
+            response(7, at("2026-02-02T12:00:00Z")),
+            response(3, at("2026-02-04T00:00:00Z")),
+            // Outside the period.
+            response(0, at("2026-02-01T23:59:59.999Z")),
+            response(0, at("2026-02-05T00:00:00Z")),
+        ])
+        .await;
+        let report = trend(&app, "?from=2026-02-02&to=2026-02-04").await;
+        assert_eq!(report["site"], "demo");
+        assert_eq!(report["bucket"], "day");
+        assert_eq!(report["time_zone"], "UTC");
+        assert_eq!(report["confidence_level"], 0.95);
+        assert_eq!(report["from"], "2026-02-02T00:00:00+00:00");
+        assert_eq!(report["to"], "2026-02-05T00:00:00+00:00");
+        assert_eq!(responses(&report), [3, 0, 1]);
+
+        let first = &report["points"][0];
+        assert_eq!(first["start"], "2026-02-02T00:00:00+00:00");
+        assert_eq!(first["end"], "2026-02-03T00:00:00+00:00");
+        assert_eq!(
+            (
+                &first["promoters"],
+                &first["passives"],
+                &first["detractors"]
+            ),
+            (&2.into(), &1.into(), &0.into())
+        );
+        let expected = Tally::new(2, 1, 0);
+        assert!((first["nps"].as_f64().unwrap() - expected.nps().unwrap()).abs() < 1e-9);
+        assert_eq!(
+            first["margin_of_error"].as_f64(),
+            expected.margin_of_error()
+        );
+        assert_eq!(first["small_sample"], true);
+
+        let empty = &report["points"][1];
+        assert_eq!(empty["nps"], Value::Null);
+        assert_eq!(empty["margin_of_error"], Value::Null);
+        assert_eq!(empty["confidence_interval"], Value::Null);
+        assert_eq!(report["points"][2]["nps"], -100.0);
+
+        // The points add up to the NPS report of the same period.
+        let total = app.nps("?from=2026-02-02&to=2026-02-04").await;
+        assert_eq!(total["responses"], 4);
+    }
+
+    async fn days_follow_the_clock_change_of_the_time_zone(app: TestApp) {
+        // Paris moves from +01:00 to +02:00 at 2026-03-29T01:00Z: that day is 23 hours long.
+        app.store_directly(vec![
+            response(10, at("2026-03-28T22:59:59.999Z")), // 23:59 on the 28th in Paris
+            response(10, at("2026-03-28T23:00:00Z")),     // midnight on the 29th
+            response(0, at("2026-03-29T21:59:59.999Z")),  // 23:59 on the 29th, summer time
+            response(0, at("2026-03-29T22:00:00Z")),      // midnight on the 30th
+        ])
+        .await;
+        let report = trend(&app, "?from=2026-03-28&to=2026-03-30&tz=Europe/Paris").await;
+        assert_eq!(report["time_zone"], "Europe/Paris");
+        assert_eq!(
+            bounds(&report),
+            [
+                ("2026-03-28T00:00:00+01:00", "2026-03-29T00:00:00+01:00"),
+                ("2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00"),
+                ("2026-03-30T00:00:00+02:00", "2026-03-31T00:00:00+02:00"),
+            ]
+            .map(|(start, end)| (start.to_owned(), end.to_owned()))
+        );
+        assert_eq!(responses(&report), [1, 2, 1]);
+        assert_eq!(report["points"][1]["nps"], 0.0);
+        // The same answers in UTC days.
+        let utc = trend(&app, "?from=2026-03-28&to=2026-03-29").await;
+        assert_eq!(responses(&utc), [2, 2]);
+    }
+
+    async fn a_day_edge_at_half_past_an_hour_is_exact_to_the_millisecond(app: TestApp) {
+        // In Kolkata (+05:30) the 2nd of February starts at 18:30 UTC on the 1st, inside an
+        // hour the rollups hold as a whole.
+        app.store_directly(vec![
+            response(10, at("2026-02-01T18:00:00Z")),
+            response(10, at("2026-02-01T18:29:59.999Z")),
+            response(0, at("2026-02-01T18:30:00Z")),
+            response(0, at("2026-02-01T18:59:59.999Z")),
+            response(8, at("2026-02-01T20:00:00Z")),
+            response(9, at("2026-02-01T05:00:00Z")),
+        ])
+        .await;
+        let report = trend(&app, "?from=2026-02-01&to=2026-02-02&tz=Asia/Kolkata").await;
+        assert_eq!(
+            bounds(&report)[1],
+            (
+                "2026-02-02T00:00:00+05:30".to_owned(),
+                "2026-02-03T00:00:00+05:30".to_owned()
+            )
+        );
+        assert_eq!(responses(&report), [3, 3]);
+        assert_eq!(report["points"][0]["promoters"], 3);
+        assert_eq!(report["points"][1]["detractors"], 2);
+        assert_eq!(report["points"][1]["passives"], 1);
+    }
+
+    async fn a_point_starting_and_ending_inside_an_hour_is_exact(app: TestApp) {
+        app.store_directly(vec![
+            response(9, at("2026-02-10T10:14:59.999Z")),
+            response(9, at("2026-02-10T10:15:00Z")),
+            response(9, at("2026-02-10T12:00:00Z")),
+            response(9, at("2026-02-10T13:44:59.999Z")),
+            response(9, at("2026-02-10T13:45:00Z")),
+        ])
+        .await;
+        let report = trend(
+            &app,
+            "?from=2026-02-10T10:15:00Z&to=2026-02-10T13:45:00Z&bucket=week",
+        )
+        .await;
+        assert_eq!(
+            bounds(&report),
+            [(
+                "2026-02-10T10:15:00+00:00".to_owned(),
+                "2026-02-10T13:45:00+00:00".to_owned()
+            )]
+        );
+        assert_eq!(responses(&report), [3]);
+    }
+
+    async fn weeks_start_on_monday_and_months_on_the_first(app: TestApp) {
+        app.store_directly(vec![
+            response(10, at("2026-02-08T23:59:59Z")), // Sunday: the first week
+            response(10, at("2026-02-09T00:00:00Z")), // Monday: the second
+            response(10, at("2026-02-22T12:00:00Z")), // Sunday: the third
+            response(10, at("2026-01-31T22:30:00Z")), // 23:30 on the 31st in Paris
+            response(10, at("2026-01-31T23:30:00Z")), // 00:30 on 1 February in Paris
+            response(10, at("2026-03-31T21:59:00Z")), // 23:59 on 31 March in Paris (summer time)
+        ])
+        .await;
+        // 2026-02-04 is a Wednesday: the first week is cut to start there.
+        let weeks = trend(&app, "?from=2026-02-04&to=2026-02-22&bucket=week").await;
+        assert_eq!(weeks["bucket"], "week");
+        assert_eq!(
+            bounds(&weeks),
+            [
+                ("2026-02-04T00:00:00+00:00", "2026-02-09T00:00:00+00:00"),
+                ("2026-02-09T00:00:00+00:00", "2026-02-16T00:00:00+00:00"),
+                ("2026-02-16T00:00:00+00:00", "2026-02-23T00:00:00+00:00"),
+            ]
+            .map(|(start, end)| (start.to_owned(), end.to_owned()))
+        );
+        assert_eq!(responses(&weeks), [1, 1, 1]);
+
+        let months = trend(
+            &app,
+            "?from=2026-01-15&to=2026-03-31&bucket=month&tz=Europe/Paris",
+        )
+        .await;
+        assert_eq!(
+            bounds(&months),
+            [
+                ("2026-01-15T00:00:00+01:00", "2026-02-01T00:00:00+01:00"),
+                ("2026-02-01T00:00:00+01:00", "2026-03-01T00:00:00+01:00"),
+                ("2026-03-01T00:00:00+01:00", "2026-04-01T00:00:00+02:00"),
+            ]
+            .map(|(start, end)| (start.to_owned(), end.to_owned()))
+        );
+        assert_eq!(responses(&months), [1, 4, 1]);
+    }
+
+    async fn the_trend_needs_a_key_for_that_very_site(app: TestApp) {
+        let path = format!("/v1/sites/{}/nps/trend?from=2026-02-01", app.site);
+        let (_, other_key) = app.create_site("other").await;
+        assert_eq!(
+            error_code(app.get_as(&path, Some(&other_key)).await, 401).await,
+            "unauthorized"
+        );
+        assert_eq!(
+            error_code(app.get_as(&path, None).await, 401).await,
+            "unauthorized"
+        );
+    }
+
+    async fn bad_buckets_time_zones_and_periods_are_refused(app: TestApp) {
+        for query in [
+            "?from=2026-02-01&bucket=year",
+            "?from=2026-02-01&tz=Mars/Olympus_Mons",
+            "?from=2000-01-01&to=2026-01-01",
+            "?to=2026-02-01",
+            "?from=2026-02-02&to=2026-02-01",
+            "?from=2126-02-02",
+            "?from=yesterday",
+        ] {
+            let response = app
+                .get_with_key(&format!("/v1/sites/{}/nps/trend{query}", app.site))
+                .await;
+            assert_eq!(
+                error_code(response, 400).await,
+                "invalid_parameter",
+                "{query}"
+            );
+        }
+        // A thousand days is the most one trend shows.
+        let longest = trend(&app, "?from=2023-01-01T00:00:00Z&to=2025-09-27T00:00:00Z").await;
+        assert_eq!(longest["points"].as_array().unwrap().len(), 1_000);
+    }
+}

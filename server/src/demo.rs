@@ -1,0 +1,468 @@
+//! Realistic demo data: visitors of the demo shop, their journeys and their answers, made up
+//! deterministically from a seed and written through [`Store::store_batches`].
+//!
+//! Visitors arrive over a number of days (more on weekdays and in the daytime, UTC, and a few
+//! more each week), walk through the shop — page views, `pricing_viewed`, `add_to_cart`,
+//! `checkout_completed`, `support_contact` — and some answer the NPS question. How they answer
+//! depends on their journey: needing support lowers scores, a completed checkout raises them, and
+//! scores improve a little over the period, so the reports and the trend have a story to tell.
+//!
+//! Everything is drawn from one xoshiro256++ generator, whose output `rand` documents as
+//! portable: the same settings give the same events, ids included, so seeding twice with the same
+//! seed stores nothing new. Events go to the database in groups of thousands through the same
+//! `store_batches` the collector uses, so the rollups stay equal to the raw rows.
+
+use crate::site::Site;
+use crate::store::{IncomingBatch, Store, StoreError};
+use jiff::Timestamp;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use touchstone_shared::wire::{Event, EventId, Timestamp as EventTime, VisitorId};
+use touchstone_shared::{Category, Comment, PageUrl, Score, TouchpointName};
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+
+/// Events per call to `store_batches`: large groups keep seeding fast (one commit, one fsync
+/// each) while a group's rows stay well within memory.
+const GROUP_EVENTS: usize = 20_000;
+
+/// How much traffic each UTC hour of the day gets, relative to the others.
+const HOURLY_TRAFFIC: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 9, 9, 9, 8, 8, 8, 9, 10, 10, 8, 5, 3,
+];
+
+/// What to make up.
+#[derive(Debug, Clone)]
+pub struct DemoSettings {
+    /// How many visitors arrive.
+    pub visitors: u64,
+    /// Over how many days, ending an hour before `until` (so no journey runs past it).
+    pub days: u32,
+    /// The generator's seed: the same settings and seed make the same events.
+    pub seed: u64,
+    /// When the period ends.
+    pub until: Timestamp,
+    /// Store only the answers, and let every visitor answer: many answers fast, for load tests.
+    pub answers_only: bool,
+}
+
+/// What seeding stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seeded {
+    /// Visitors made up.
+    pub visitors: u64,
+    /// Answers among their events.
+    pub answers: u64,
+    /// Events stored for the first time.
+    pub stored: u64,
+    /// Events an earlier run with the same seed had stored already, left as they were.
+    pub already_stored: u64,
+}
+
+/// Makes up the visits `settings` describe for `site` and stores them.
+#[tracing::instrument(skip_all, fields(site = %site.key))]
+pub async fn seed(
+    store: &dyn Store,
+    site: &Site,
+    settings: &DemoSettings,
+) -> Result<Seeded, StoreError> {
+    let mut seeded = Seeded::default();
+    let mut group = Vec::new();
+    let mut group_events = 0;
+    let mut visits = Visits::new(site, settings).peekable();
+    while let Some(batch) = visits.next() {
+        seeded.visitors += 1;
+        seeded.answers += batch
+            .events
+            .iter()
+            .filter(|event| matches!(event, Event::Response { .. }))
+            .count() as u64;
+        group_events += batch.events.len();
+        group.push(batch);
+        if group_events >= GROUP_EVENTS || visits.peek().is_none() {
+            for outcome in store.store_batches(&group).await? {
+                seeded.stored += outcome.new;
+                seeded.already_stored += outcome.duplicates;
+            }
+            group.clear();
+            group_events = 0;
+        }
+    }
+    Ok(seeded)
+}
+
+/// The visits of [`DemoSettings`], one batch per visitor, in the order they arrive.
+pub struct Visits {
+    rng: Xoshiro256PlusPlus,
+    settings: DemoSettings,
+    site_id: i64,
+    /// The site's first origin, for page URLs.
+    origin: String,
+    /// The first millisecond of the period.
+    start: i64,
+    /// Each day's share of the visitors, cumulated: day `d` gets visitors
+    /// `arrivals_before[d]..arrivals_before[d + 1]`.
+    arrivals_before: Vec<u64>,
+    /// The next day to make up.
+    day: usize,
+    /// The current day's visits, latest first (so `pop` gives the earliest).
+    today: Vec<IncomingBatch>,
+    /// High bits of the ids; a counter fills the low bits, so ids are unique per seed and the
+    /// primary-key index grows at one end.
+    id_prefix: u64,
+    next_id: u64,
+}
+
+impl Visits {
+    /// The visits to `site` that `settings` describe.
+    pub fn new(site: &Site, settings: &DemoSettings) -> Self {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(settings.seed);
+        let id_prefix = rng.random();
+        let days = settings.days.max(1) as usize;
+        let start = settings.until.as_millisecond() - HOUR - days as i64 * DAY;
+        // Weekends are quieter; traffic grows by a third over the period.
+        let weights: Vec<f64> = (0..days)
+            .map(|day| {
+                let weekday = (start + day as i64 * DAY).div_euclid(DAY).rem_euclid(7);
+                // 1970-01-01 was a Thursday: 2 and 3 days later are Saturday and Sunday.
+                let weekend = if matches!(weekday, 2 | 3) { 0.75 } else { 1.0 };
+                weekend * (1.0 + day as f64 / days as f64 / 3.0)
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut arrivals_before = vec![0];
+        let mut cumulated = 0.0;
+        for weight in &weights {
+            cumulated += weight;
+            let share = (settings.visitors as f64 * cumulated / total).round() as u64;
+            arrivals_before.push(share.min(settings.visitors));
+        }
+        arrivals_before[days] = settings.visitors;
+        Visits {
+            rng,
+            settings: settings.clone(),
+            site_id: site.id,
+            origin: site
+                .origins
+                .first()
+                .map_or("https://shop.example", |origin| origin.as_str())
+                .to_owned(),
+            start,
+            arrivals_before,
+            day: 0,
+            today: Vec::new(),
+            id_prefix,
+            next_id: 0,
+        }
+    }
+
+    /// Makes up the visits of the next day, latest first.
+    fn make_day(&mut self) {
+        let days = self.arrivals_before.len() - 1;
+        let count = self.arrivals_before[self.day + 1] - self.arrivals_before[self.day];
+        let day_start = self.start + self.day as i64 * DAY;
+        let mut arrivals: Vec<i64> = (0..count)
+            .map(|_| day_start + self.hour_of_day() * HOUR + self.rng.random_range(0..HOUR))
+            .collect();
+        arrivals.sort_unstable();
+        let progress = self.day as f64 / days as f64;
+        // Made up in arrival order, so ids grow with time as the store's indexes like.
+        self.today = arrivals
+            .into_iter()
+            .map(|arrival| self.visit(arrival, progress))
+            .collect();
+        self.today.reverse();
+        self.day += 1;
+    }
+
+    fn hour_of_day(&mut self) -> i64 {
+        let total: u32 = HOURLY_TRAFFIC.iter().sum();
+        let mut pick = self.rng.random_range(0..total);
+        for (hour, weight) in HOURLY_TRAFFIC.iter().enumerate() {
+            if pick < *weight {
+                return hour as i64;
+            }
+            pick -= weight;
+        }
+        unreachable!("the pick is below the total of the weights")
+    }
+
+    /// One visitor's journey from `arrival`, and perhaps their answer. `progress` (0 to 1) is
+    /// how far into the period the visit falls.
+    fn visit(&mut self, arrival: i64, progress: f64) -> IncomingBatch {
+        let visitor = VisitorId(self.next_uuid());
+        let mut at = arrival;
+        let mut journey = Journey::default();
+        let mut events = Vec::new();
+        self.page(&mut events, &mut at, "/shop/", None);
+        for _ in 0..self.rng.random_range(0..=3) {
+            self.page(&mut events, &mut at, "/shop/product.html", None);
+        }
+        if self.rng.random_bool(0.35) {
+            journey.pricing = true;
+            self.page(
+                &mut events,
+                &mut at,
+                "/shop/pricing.html",
+                Some("pricing_viewed"),
+            );
+            if self.rng.random_bool(0.45) {
+                journey.cart = true;
+                self.touchpoint(&mut events, &mut at, "/shop/pricing.html", "add_to_cart");
+                if self.rng.random_bool(0.6) {
+                    journey.checkout = true;
+                    self.touchpoint(
+                        &mut events,
+                        &mut at,
+                        "/shop/pricing.html",
+                        "checkout_completed",
+                    );
+                }
+            }
+        }
+        // An abandoned cart often means something went wrong.
+        let support_chance = if journey.cart && !journey.checkout {
+            0.3
+        } else {
+            0.1
+        };
+        if self.rng.random_bool(support_chance) {
+            journey.support = true;
+            self.page(
+                &mut events,
+                &mut at,
+                "/shop/support.html",
+                Some("support_contact"),
+            );
+        }
+        if self.settings.answers_only {
+            events.clear();
+        }
+        if self.settings.answers_only || self.rng.random_bool(0.3) {
+            at += self.rng.random_range(5_000..60_000);
+            let score = self.score(&journey, progress);
+            let comment = self.comment(score.category());
+            events.push(Event::Response {
+                id: EventId(self.next_uuid()),
+                at: event_time(at),
+                score,
+                comment,
+            });
+        }
+        IncomingBatch {
+            site_id: self.site_id,
+            visitor,
+            events,
+            received_at: at,
+        }
+    }
+
+    /// A page view of `path`, and the named moment on it.
+    fn page(&mut self, events: &mut Vec<Event>, at: &mut i64, path: &str, moment: Option<&str>) {
+        self.touchpoint(events, at, path, "page_view");
+        if let Some(moment) = moment {
+            self.touchpoint(events, at, path, moment);
+        }
+    }
+
+    /// The touchpoint `name` on `path` at `at`; the next step comes some seconds later.
+    fn touchpoint(&mut self, events: &mut Vec<Event>, at: &mut i64, path: &str, name: &str) {
+        let url = PageUrl::parse(&format!("{}{path}", self.origin))
+            .or_else(|_| PageUrl::parse(&format!("https://shop.example{path}")))
+            .expect("the demo's paths make valid URLs");
+        events.push(Event::Touchpoint {
+            id: EventId(self.next_uuid()),
+            at: event_time(*at),
+            name: TouchpointName::parse(name).expect("the demo's touchpoint names are valid"),
+            url,
+        });
+        *at += self.rng.random_range(2_000..90_000);
+    }
+
+    /// A score that depends on the journey: about +25 overall, far higher after a checkout,
+    /// far lower after contacting support, and a few points better late in the period.
+    fn score(&mut self, journey: &Journey, progress: f64) -> Score {
+        let mut mean = 8.4 + 0.8 * (progress - 0.5);
+        if journey.checkout {
+            mean += 1.6;
+        }
+        if journey.support {
+            mean -= 2.8;
+        }
+        if journey.pricing && !journey.cart {
+            mean -= 0.3;
+        }
+        // A sum of three uniforms is close enough to a normal spread for survey answers.
+        let noise: f64 = (0..3).map(|_| self.rng.random_range(-1.0..1.0)).sum();
+        let value = (mean + 1.6 * noise).round().clamp(0.0, 10.0) as u8;
+        Score::try_from(value).expect("clamped to 0..=10")
+    }
+
+    fn comment(&mut self, category: Category) -> Option<Comment> {
+        if !self.rng.random_bool(0.2) {
+            return None;
+        }
+        let choices: &[&str] = match category {
+            Category::Promoter => &[
+                "Quick delivery and the beans were roasted last week",
+                "The grinder is excellent",
+                "Easy to set up the subscription",
+                "Great coffee, fair price",
+            ],
+            Category::Passive => &[
+                "Good coffee, shipping was a bit slow",
+                "Fine, but the subscription is pricey",
+                "Hard to find the grind sizes",
+            ],
+            Category::Detractor => &[
+                "Support took three days to answer",
+                "My grinder arrived broken",
+                "Could not find the delivery costs before checkout",
+                "Checkout kept failing",
+            ],
+        };
+        let text = choices[self.rng.random_range(0..choices.len())];
+        Comment::parse(text).ok()
+    }
+
+    fn next_uuid(&mut self) -> uuid::Uuid {
+        self.next_id += 1;
+        uuid::Uuid::from_u64_pair(self.id_prefix, self.next_id)
+    }
+}
+
+impl Iterator for Visits {
+    type Item = IncomingBatch;
+
+    fn next(&mut self) -> Option<IncomingBatch> {
+        while self.today.is_empty() {
+            if self.day + 1 >= self.arrivals_before.len() {
+                return None;
+            }
+            self.make_day();
+        }
+        self.today.pop()
+    }
+}
+
+/// What a visitor did that sways their answer.
+#[derive(Debug, Default)]
+struct Journey {
+    pricing: bool,
+    cart: bool,
+    checkout: bool,
+    support: bool,
+}
+
+fn event_time(millis: i64) -> EventTime {
+    EventTime::try_from(millis.max(0)).expect("demo times lie between 1970 and 9999")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            id: 1,
+            key: touchstone_shared::SiteKey::parse("demo").unwrap(),
+            name: "Demo".into(),
+            origins: Vec::new(),
+        }
+    }
+
+    fn settings(seed: u64, answers_only: bool) -> DemoSettings {
+        DemoSettings {
+            visitors: 500,
+            days: 7,
+            seed,
+            until: "2026-02-15T00:00:00Z".parse().unwrap(),
+            answers_only,
+        }
+    }
+
+    fn ids(visits: &[IncomingBatch]) -> Vec<uuid::Uuid> {
+        visits
+            .iter()
+            .flat_map(|visit| visit.events.iter().map(|event| event.id().0))
+            .collect()
+    }
+
+    #[test]
+    fn the_same_seed_makes_the_same_visits_and_another_seed_others() {
+        let first: Vec<_> = Visits::new(&site(), &settings(1, false)).collect();
+        let again: Vec<_> = Visits::new(&site(), &settings(1, false)).collect();
+        let other: Vec<_> = Visits::new(&site(), &settings(2, false)).collect();
+        assert_eq!(first.len(), 500);
+        assert_eq!(ids(&first), ids(&again));
+        assert_eq!(
+            first.iter().map(|visit| &visit.events).collect::<Vec<_>>(),
+            again.iter().map(|visit| &visit.events).collect::<Vec<_>>()
+        );
+        assert!(ids(&first).iter().all(|id| !ids(&other).contains(id)));
+    }
+
+    #[test]
+    fn visits_arrive_in_order_within_the_period_with_growing_ids() {
+        let settings = settings(3, false);
+        let visits: Vec<_> = Visits::new(&site(), &settings).collect();
+        let end = settings.until.as_millisecond();
+        let start = end - HOUR - 7 * DAY;
+        let arrivals: Vec<i64> = visits
+            .iter()
+            .map(|visit| visit.events[0].at().millis())
+            .collect();
+        assert!(arrivals.windows(2).all(|pair| pair[0] <= pair[1]));
+        assert!(arrivals[0] >= start);
+        for visit in &visits {
+            assert!(visit.events.iter().all(|event| event.at().millis() < end));
+        }
+        let ids = ids(&visits);
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn journeys_sway_the_answers() {
+        let visits: Vec<_> = Visits::new(
+            &site(),
+            &DemoSettings {
+                visitors: 20_000,
+                ..settings(4, false)
+            },
+        )
+        .collect();
+        let after = |moment: &str| {
+            let mut tally = touchstone_shared::Tally::default();
+            for visit in &visits {
+                let reached = visit.events.iter().any(|event| {
+                    matches!(event, Event::Touchpoint { name, .. } if name.as_str() == moment)
+                });
+                for event in &visit.events {
+                    if let (Event::Response { score, .. }, true) = (event, reached) {
+                        tally.record(score.category());
+                    }
+                }
+            }
+            tally.nps().unwrap()
+        };
+        let (checkout, support, everyone) = (
+            after("checkout_completed"),
+            after("support_contact"),
+            after("page_view"),
+        );
+        assert!(checkout > everyone + 20.0, "{checkout} vs {everyone}");
+        assert!(support < everyone - 30.0, "{support} vs {everyone}");
+        assert!((5.0..45.0).contains(&everyone), "{everyone}");
+    }
+
+    #[test]
+    fn answers_only_makes_one_answer_per_visitor() {
+        let visits: Vec<_> = Visits::new(&site(), &settings(5, true)).collect();
+        assert_eq!(visits.len(), 500);
+        assert!(
+            visits.iter().all(|visit| visit.events.len() == 1
+                && matches!(visit.events[0], Event::Response { .. }))
+        );
+    }
+}

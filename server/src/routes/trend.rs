@@ -1,0 +1,100 @@
+//! `GET /v1/sites/{site}/nps/trend`: the Net Promoter Score of each day, ISO week or month of a
+//! period in a time zone, each with its 95% interval, for holders of the site's read API key.
+//!
+//! Every bucket of the period is a point, empty ones too (with a `null` score), so a chart's
+//! x-axis is the answer's `points` as they come.
+
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::period::{Period, PeriodParams};
+use crate::store::{BucketEdges, Store};
+use crate::trend::{Bucket, bucket_edges, rfc3339, time_zone};
+use actix_web::{HttpRequest, web};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary};
+
+/// Registers the NPS trend.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/sites/{site}/nps/trend", web::get().to(trend));
+}
+
+/// The query string: the period as for every report, the bucket and the time zone.
+#[derive(Debug, Deserialize)]
+struct TrendParams {
+    #[serde(flatten)]
+    period: PeriodParams,
+    /// `day` (the default), `week` or `month`.
+    bucket: Option<String>,
+    /// An IANA time zone; `UTC` by default.
+    tz: Option<String>,
+}
+
+/// The NPS of each bucket of a period.
+#[derive(Debug, Serialize)]
+struct TrendReport {
+    site: String,
+    from: String,
+    to: String,
+    bucket: Bucket,
+    time_zone: String,
+    confidence_level: f64,
+    points: Vec<TrendPoint>,
+}
+
+/// One bucket: its bounds, local to the report's time zone, and its NPS.
+#[derive(Debug, Serialize)]
+struct TrendPoint {
+    start: String,
+    end: String,
+    #[serde(flatten)]
+    summary: NpsSummary,
+}
+
+#[tracing::instrument(name = "nps_trend", skip_all)]
+async fn trend(
+    request: HttpRequest,
+    site: web::Path<String>,
+    params: web::Query<TrendParams>,
+    store: web::Data<dyn Store>,
+) -> Result<web::Json<TrendReport>, ApiError> {
+    let site = authorize(&request, store.get_ref(), &site).await?;
+    let bucket = params
+        .bucket
+        .as_deref()
+        .map_or(Ok(Bucket::Day), Bucket::parse)?;
+    let zone_name = params.tz.as_deref().unwrap_or("UTC");
+    let zone = time_zone(zone_name)?;
+    let period = Period::parse_in(&params.period, &zone)?;
+    let from = period.from.ok_or_else(|| {
+        ApiError::InvalidParameter("a trend needs `from`, e.g. from=2026-11-01".into())
+    })?;
+    let to = period.to.unwrap_or_else(Timestamp::now);
+    let edges = bucket_edges(from, to, bucket, &zone)?;
+    let millis = edges
+        .iter()
+        .map(|edge| edge.timestamp().as_millisecond())
+        .collect();
+    let buckets = BucketEdges::new(millis).ok_or_else(|| {
+        ApiError::InvalidParameter("the period must be at least a millisecond long".into())
+    })?;
+    let tallies = store.tally_buckets(&site, &buckets).await?;
+    let points = edges
+        .windows(2)
+        .zip(tallies)
+        .map(|(pair, tally)| TrendPoint {
+            start: rfc3339(&pair[0]),
+            end: rfc3339(&pair[1]),
+            summary: NpsSummary::from(tally),
+        })
+        .collect();
+    Ok(web::Json(TrendReport {
+        site: site.key.to_string(),
+        from: rfc3339(&edges[0]),
+        to: rfc3339(&edges[edges.len() - 1]),
+        bucket,
+        time_zone: zone.iana_name().unwrap_or(zone_name).to_owned(),
+        confidence_level: CONFIDENCE_LEVEL,
+        points,
+    }))
+}

@@ -494,11 +494,7 @@ async fn revoke_key(store: &dyn Store, site: &str, key: &str) -> Result<()> {
 }
 
 async fn existing_site(store: &dyn Store, site: &str) -> Result<Site> {
-    let key = SiteKey::parse(site)?;
-    store
-        .site(&key)
-        .await?
-        .with_context(|| format!("no site has the key {key}"))
+    Ok(store.existing_site(&SiteKey::parse(site)?).await?)
 }
 
 /// Milliseconds since the epoch as a UTC time to the second.

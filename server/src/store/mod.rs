@@ -326,6 +326,13 @@ pub trait Store: Send + Sync + 'static {
     /// The site with this public key, if any.
     async fn site(&self, key: &SiteKey) -> Result<Option<Site>, StoreError>;
 
+    /// The site with this public key, or [`StoreError::UnknownSite`].
+    async fn existing_site(&self, key: &SiteKey) -> Result<Site, StoreError> {
+        self.site(key)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSite(key.clone()))
+    }
+
     /// Adds another API key to a site; returns its id.
     async fn add_api_key(&self, site: &SiteKey, key: NewApiKey<'_>) -> Result<i64, StoreError>;
 

@@ -171,10 +171,7 @@ impl Store for SqliteStore {
     }
 
     async fn api_keys(&self, site: &SiteKey) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let site = self
-            .site(site)
-            .await?
-            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let site = self.existing_site(site).await?;
         let rows: Vec<ApiKeyRow> = sqlx::query_as(
             "SELECT id, key_prefix, label, scope, created_at, revoked_at FROM api_keys \
              WHERE site_id = ? ORDER BY id",
@@ -186,10 +183,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, site: &SiteKey, key: &KeyToRevoke) -> Result<bool, StoreError> {
-        let site_row = self
-            .site(site)
-            .await?
-            .ok_or_else(|| StoreError::UnknownSite(site.clone()))?;
+        let site_row = self.existing_site(site).await?;
         let (id, hash) = match key {
             KeyToRevoke::Id(id) => (Some(*id), None),
             KeyToRevoke::Hash(hash) => (None, Some(hash.as_str())),

@@ -78,14 +78,8 @@ async fn collect_stores_a_replayed_batch_once(app: TestApp) {
         );
     }
     assert_eq!(app.nps("").await["responses"], 1);
-    let touchpoints: Value = app
-        .get_with_key(&format!("/v1/sites/{}/touchpoints", app.site))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        touchpoints["touchpoints"],
+        app.touchpoints().await,
         json!([{"name": "support_contact", "count": 1}])
     );
 }
@@ -315,14 +309,8 @@ async fn collect_stores_a_batch_replayed_concurrently_once(app: TestApp) {
         (report["promoters"].clone(), report["detractors"].clone()),
         (json!(1), json!(1))
     );
-    let touchpoints: Value = app
-        .get_with_key(&format!("/v1/sites/{}/touchpoints", app.site))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        touchpoints["touchpoints"],
+        app.touchpoints().await,
         json!([{"name": "page_view", "count": 1}])
     );
     let stored = StoredRows::open(&app.database.url).await;

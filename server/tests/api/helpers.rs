@@ -308,6 +308,19 @@ impl TestApp {
         store.store_batches(&[batch]).await.expect("storing events");
     }
 
+    /// The touchpoint counts of all time, asserting a `200`: `[{"name", "count"}]`.
+    pub async fn touchpoints(&self) -> Value {
+        let response = self
+            .get_with_key(&format!("/v1/sites/{}/touchpoints", self.site))
+            .await;
+        assert_eq!(
+            response.status(),
+            200,
+            "the touchpoint report should be readable"
+        );
+        response.json::<Value>().await.unwrap()["touchpoints"].clone()
+    }
+
     /// The NPS report for `query` (e.g. `?from=2026-11-01`), asserting a `200`.
     pub async fn nps(&self, query: &str) -> Value {
         let response = self

@@ -174,14 +174,8 @@ async fn an_erasure_removes_the_events_and_their_share_of_the_reports(app: TestA
         (json!(1), json!(1), json!(100.0))
     );
     assert_eq!(app.nps(&partial).await["detractors"], 0);
-    let touchpoints: Value = app
-        .get_with_key(&format!("/v1/sites/{}/touchpoints", app.site))
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        touchpoints["touchpoints"],
+        app.touchpoints().await,
         json!([{ "name": "page_view", "count": 1 }])
     );
     assert_eq!(

@@ -18,6 +18,7 @@ pub struct Tally {
 }
 
 /// A closed interval of NPS points, `low <= high`, both within −100..=100.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// The lower bound.

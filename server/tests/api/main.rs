@@ -15,6 +15,7 @@ mod browser;
 mod cli;
 mod collect;
 mod faults;
+mod openapi;
 mod ops;
 mod privacy;
 mod reports;

@@ -5,7 +5,8 @@
 //! come from `touchstone-shared` with its `openapi` feature. This module gathers them into one
 //! document, adds what they share (the bearer API keys, the common error responses) and serves
 //! it. Documenting a new route is one `#[utoipa::path]` on its handler and one line in
-//! [`ApiDoc`]'s `paths`; the API tests fail until both the route and the document have it.
+//! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
+//! of served routes and request every operation it documents.
 
 use super::{assets, collect, journey, nps, ops, privacy};
 use crate::error::ErrorBody;
@@ -110,13 +111,13 @@ pub struct Internal(pub ErrorBody<'static>);
 /// The errors of every operation that takes a site's API key.
 #[derive(IntoResponses)]
 pub enum KeyedErrors {
-    /// `unauthorized`.
+    /// No valid key for the site.
     #[response(status = 401)]
     Unauthorized(#[ref_response] Unauthorized),
-    /// `storage_unavailable`.
+    /// The database cannot take the request now.
     #[response(status = 503)]
     Unavailable(#[ref_response] Unavailable),
-    /// `internal`.
+    /// A bug or a broken database.
     #[response(status = 500)]
     Internal(#[ref_response] Internal),
 }

@@ -11,7 +11,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use std::borrow::Cow;
 use touchstone_shared::SiteKey;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// Seconds a client should wait before retrying after a `503`.
 const RETRY_AFTER_SECONDS: u32 = 5;
@@ -101,6 +104,27 @@ impl From<IngestError> for ApiError {
 }
 
 impl ApiError {
+    /// Every stable code, in the order of the variants; the API document lists them.
+    pub const ALL_CODES: &[&str] = &[
+        "invalid_encoding",
+        "malformed_json",
+        "invalid_request",
+        "invalid_parameter",
+        "unauthorized",
+        "forbidden",
+        "origin_not_allowed",
+        "unknown_site",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unsupported_media_type",
+        "rate_limited",
+        "overloaded",
+        "storage_unavailable",
+        "widget_not_built",
+        "internal",
+    ];
+
     /// The stable machine-readable code clients can match on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -127,9 +151,41 @@ impl ApiError {
 
 /// The JSON body of every error response.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+pub struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
+}
+
+/// Written by hand so that `code` enumerates [`ApiError::ALL_CODES`].
+impl utoipa::PartialSchema for ErrorBody<'_> {
+    fn schema() -> RefOr<Schema> {
+        let code = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ApiError::ALL_CODES.iter().copied()))
+            .description(Some(
+                "Stable and machine-readable: match on it. (A request actix-web refuses before \
+                 routing, such as a malformed request line, gets its status's reason phrase in \
+                 snake_case, e.g. `bad_request`.)",
+            ));
+        let message = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "For people: what went wrong and what to do; may change.",
+            ));
+        ObjectBuilder::new()
+            .property("code", code)
+            .required("code")
+            .property("message", message)
+            .required("message")
+            .description(Some("The body of every error response."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorBody<'_> {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Error")
+    }
 }
 
 /// Gives a JSON body to the error responses actix-web makes by itself (a `405` for a route that
@@ -233,4 +289,64 @@ pub fn cause_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every kind, in the order of the variants.
+    fn one_of_each() -> Vec<ApiError> {
+        vec![
+            ApiError::InvalidEncoding,
+            ApiError::MalformedJson(String::new()),
+            ApiError::InvalidRequest(String::new()),
+            ApiError::InvalidParameter(String::new()),
+            ApiError::Unauthorized,
+            ApiError::Forbidden(KeyScope::Admin),
+            ApiError::OriginNotAllowed(String::new()),
+            ApiError::UnknownSite(SiteKey::parse("demo").unwrap()),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::PayloadTooLarge(1),
+            ApiError::UnsupportedMediaType,
+            ApiError::RateLimited(std::time::Duration::ZERO),
+            ApiError::Overloaded,
+            ApiError::StorageUnavailable("down".into()),
+            ApiError::WidgetNotBuilt,
+            ApiError::Internal("bug".into()),
+        ]
+    }
+
+    /// Stops compiling when a variant is added, so that it is added to `one_of_each` too.
+    fn declaration_order(error: &ApiError) -> usize {
+        match error {
+            ApiError::InvalidEncoding => 0,
+            ApiError::MalformedJson(_) => 1,
+            ApiError::InvalidRequest(_) => 2,
+            ApiError::InvalidParameter(_) => 3,
+            ApiError::Unauthorized => 4,
+            ApiError::Forbidden(_) => 5,
+            ApiError::OriginNotAllowed(_) => 6,
+            ApiError::UnknownSite(_) => 7,
+            ApiError::NotFound => 8,
+            ApiError::MethodNotAllowed => 9,
+            ApiError::PayloadTooLarge(_) => 10,
+            ApiError::UnsupportedMediaType => 11,
+            ApiError::RateLimited(_) => 12,
+            ApiError::Overloaded => 13,
+            ApiError::StorageUnavailable(_) => 14,
+            ApiError::WidgetNotBuilt => 15,
+            ApiError::Internal(_) => 16,
+        }
+    }
+
+    #[test]
+    fn all_codes_holds_the_code_of_every_variant_in_order() {
+        let errors = one_of_each();
+        let order: Vec<usize> = errors.iter().map(declaration_order).collect();
+        assert_eq!(order, (0..errors.len()).collect::<Vec<_>>());
+        let codes: Vec<&str> = errors.iter().map(ApiError::code).collect();
+        assert_eq!(codes, ApiError::ALL_CODES);
+    }
 }

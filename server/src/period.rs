@@ -11,22 +11,28 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// The raw query parameters, parsed by [`Period::parse`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodParams {
-    /// The start, inclusive.
+    /// The start, inclusive: a date like `2026-11-01` (from 00:00 UTC) or an RFC 3339 instant.
+    /// Left out: since the beginning.
     pub from: Option<String>,
-    /// The end: a date includes that day, an instant is exclusive.
+    /// The end: a date includes that whole UTC day, an RFC 3339 instant is exclusive. Left out:
+    /// until now and beyond.
     pub to: Option<String>,
 }
 
 /// A checked period: `from < to` where both are given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Period {
-    /// The first instant included, or `None` for "since the beginning".
+    /// The first instant included, or `None` (null) for "since the beginning".
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub from: Option<Timestamp>,
-    /// The first instant excluded, or `None` for "until now and beyond".
+    /// The first instant excluded, or `None` (null) for "until now and beyond".
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
 }
 

@@ -8,8 +8,12 @@
 use crate::site::Site;
 use crate::store::{Erased, HeldEvent, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use touchstone_shared::CustomerId;
 use touchstone_shared::wire::VisitorId;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// Whose data a request is about, as clients write it: `{"visitor": "…"}` or
 /// `{"customer": "…"}`, exactly one of them.
@@ -36,6 +40,33 @@ impl TryFrom<SubjectFields> for SubjectRequest {
     }
 }
 
+/// Written by hand: "exactly one of" is a `oneOf`, which the derive cannot make of optional fields.
+impl PartialSchema for SubjectRequest {
+    fn schema() -> RefOr<Schema> {
+        let only = |field: &str, schema: Cow<'static, str>| {
+            ObjectBuilder::new()
+                .property(field, Ref::from_schema_name(schema))
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .item(only("visitor", VisitorId::name()))
+            .item(only("customer", CustomerId::name()))
+            .description(Some(
+                "Whose data: one visitor by the id their browser made, `{\"visitor\": \"<uuid>\"}`, \
+                 or every visitor identified as a customer, `{\"customer\": \"<id>\"}`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SubjectRequest {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((VisitorId::name().into_owned(), VisitorId::schema()));
+        schemas.push((CustomerId::name().into_owned(), CustomerId::schema()));
+    }
+}
+
 impl From<SubjectRequest> for Subject {
     fn from(request: SubjectRequest) -> Self {
         request.0
@@ -43,7 +74,7 @@ impl From<SubjectRequest> for Subject {
 }
 
 /// Everything held about a subject on one site.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Export {
     /// The site's public key.
     pub site: String,

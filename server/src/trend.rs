@@ -17,7 +17,7 @@ use serde::Serialize;
 pub const MAX_POINTS: usize = 1_000;
 
 /// How long each point of a trend is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Bucket {
     /// From one local midnight to the next.

@@ -6,6 +6,8 @@
 //! agree on a decision (which category a score falls in, what a valid touchpoint name is), they
 //! call the same function from here.
 
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod score;
 pub mod tally;
 pub mod text;

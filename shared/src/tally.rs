@@ -31,6 +31,7 @@ pub struct Tally {
 }
 
 /// A closed interval of NPS points, `low <= high`, both within −100..=100.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     /// The lower bound.
@@ -118,6 +119,7 @@ impl Tally {
 
 /// A tally with the statistics every report shows beside it: what the NPS and trend reports
 /// send for a period or a point, so the collector and any client compute them one way.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NpsSummary {
     /// All answers counted.

@@ -22,6 +22,7 @@ use uuid::Uuid;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A batch of events from one visitor of one site.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectRequest {
     /// The site's public key, from the script tag.
@@ -33,12 +34,14 @@ pub struct CollectRequest {
 }
 
 /// An anonymous visitor: a random UUID made in the browser, never derived from anything personal.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VisitorId(pub Uuid);
 
 /// The id a browser gave an event when it made it. The collector stores each (site, id) once, so
 /// a batch sent again after a lost acknowledgement changes nothing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(pub Uuid);
@@ -85,6 +88,7 @@ impl From<Timestamp> for i64 {
 }
 
 /// One thing that happened during a visit.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

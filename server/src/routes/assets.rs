@@ -5,7 +5,7 @@
 //! files are immutable under their hash, so browsers keep them for a year and never see a mix of
 //! old glue and new wasm.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use actix_files::Files;
 use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::header;
@@ -125,6 +125,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &Assets) {
         );
 }
 
+/// The loader script
+///
+/// What a website embeds with `<script src=".../touchstone.js" data-site="…">`. Cached for five
+/// minutes, so a new widget reaches visitors soon.
+#[utoipa::path(
+    get,
+    path = "/touchstone.js",
+    tag = "assets",
+    responses(
+        (status = 200, description = "The loader.", body = String, content_type = "text/javascript"),
+        (status = 503, body = ErrorBody, description = "`widget_not_built`: the collector was \
+            started without a built widget."),
+    ),
+)]
 async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
     let widget = assets.widget.as_ref().ok_or(ApiError::WidgetNotBuilt)?;
     Ok(HttpResponse::Ok()
@@ -133,6 +147,27 @@ async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
         .body(widget.loader.clone()))
 }
 
+/// A file of the built widget
+///
+/// Immutable under its content hash, cached for a year; the loader names the current hash.
+#[utoipa::path(
+    get,
+    path = "/widget/{hash}/{file}",
+    tag = "assets",
+    params(
+        ("hash" = String, Path, pattern = "^[0-9a-f]{16}$",
+            description = "The first 16 hex digits of the SHA-256 of the widget's files."),
+        ("file" = String, Path, description = "The file.", example = "touchstone_widget.js"),
+    ),
+    responses(
+        (status = 200, description = "The JavaScript glue or the WebAssembly.", content(
+            ("text/javascript"),
+            ("application/wasm"),
+        )),
+        (status = 404, body = ErrorBody,
+            description = "`not_found`: no such file, or not the current hash."),
+    ),
+)]
 async fn widget_file(
     assets: web::Data<Assets>,
     path: web::Path<(String, String)>,

@@ -4,8 +4,9 @@
 //! (so browsers skip the CORS preflight, and `navigator.sendBeacon` can deliver it on page
 //! exit) or as `application/json`.
 
+use super::openapi::{Internal, RateLimited, Unavailable};
 use crate::bots::is_known_bot;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::ingest::Ingest;
 use crate::limits::{RateLimits, TrustedProxies};
 use crate::metrics::{Reason, metrics};
@@ -19,6 +20,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use touchstone_shared::wire::{CollectRequest, Event, MAX_BODY_BYTES, Timestamp};
+use utoipa::ToSchema;
 
 /// How far ahead of the collector's clock an event may claim to be before its time is distrusted.
 const MAX_CLOCK_AHEAD_MILLIS: i64 = 5 * 60 * 1000;
@@ -51,7 +53,7 @@ pub struct CollectGate {
 }
 
 /// What the collector answers once a batch is stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Receipt {
     /// Events in the batch, all of them now stored.
     accepted: u64,
@@ -61,6 +63,37 @@ struct Receipt {
     ignored: u64,
 }
 
+/// Store a batch of events
+///
+/// What the widget sends, as `text/plain` (so browsers skip the CORS preflight and
+/// `navigator.sendBeacon` can deliver it on page exit) or `application/json`, at most 64 KiB. A
+/// `200` means the events are committed; each (site, event id) is stored once, so a replayed
+/// batch is harmless. Batches from known bots are answered `200` with `ignored` set and not
+/// stored. An event time more than five minutes ahead of the collector's clock or more than
+/// 30 days old is replaced by the time the collector received it.
+#[utoipa::path(
+    post,
+    path = "/v1/collect",
+    tag = "collect",
+    request_body(content(
+        (CollectRequest = "text/plain"),
+        (CollectRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Stored (or, from a known bot, ignored).", body = Receipt),
+        (status = 400, body = ErrorBody, description = "`invalid_encoding` (not UTF-8), \
+            `malformed_json`, or `invalid_request` (a rule broken; the message says which)."),
+        (status = 403, body = ErrorBody, description = "`origin_not_allowed`: a page on an \
+            origin the site did not register."),
+        (status = 404, body = ErrorBody, description = "`unknown_site`: no site has this key."),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: over 64 KiB."),
+        (status = 415, body = ErrorBody, description = "`unsupported_media_type`: neither \
+            `text/plain` nor `application/json`."),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+        (status = 500, response = Internal),
+    ),
+)]
 #[tracing::instrument(name = "collect", skip_all)]
 async fn collect(
     request: HttpRequest,
@@ -202,8 +235,16 @@ fn parse(bytes: &[u8]) -> Result<CollectRequest, ApiError> {
     })
 }
 
-/// Answers the CORS preflight a browser sends before an `application/json` post. Which origins
-/// may post depends on the site named in the body, so that check happens on the post itself.
+/// Answer the CORS preflight
+///
+/// What a browser sends before an `application/json` post. Which origins may post depends on
+/// the site named in the body, so that check happens on the post itself.
+#[utoipa::path(
+    options,
+    path = "/v1/collect",
+    tag = "collect",
+    responses((status = 204, description = "Posts with `content-type` are allowed from any page.")),
+)]
 async fn preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod collect;
 pub mod journey;
 pub mod nps;
+pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod trend;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     journey::configure(cfg);
     ops::configure(cfg);
     privacy::configure(cfg);
+    openapi::configure(cfg);
     assets::configure(cfg, assets);
 }
 

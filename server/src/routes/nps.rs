@@ -1,6 +1,7 @@
 //! `GET /v1/sites/{site}/nps`: the Net Promoter Score of a period, with its 95% confidence
 //! interval, for holders of the site's read API key.
 
+use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::period::{Period, PeriodParams};
@@ -8,6 +9,7 @@ use crate::store::Store;
 use actix_web::{HttpRequest, web};
 use serde::Serialize;
 use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, Tally};
+use utoipa::ToSchema;
 
 /// Registers the NPS report.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -15,13 +17,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The NPS of a period.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct NpsReport {
+    /// The site's public key.
     site: String,
     #[serde(flatten)]
     period: Period,
+    /// The counts, the NPS and its interval.
     #[serde(flatten)]
     summary: NpsSummary,
+    /// Always 0.95.
     confidence_level: f64,
 }
 
@@ -36,6 +41,21 @@ impl NpsReport {
     }
 }
 
+/// The NPS of a period
+///
+/// With its 95% confidence interval (normal approximation of the NPS's variance).
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/nps",
+    tag = "reports",
+    params(SitePath, PeriodParams),
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "The report.", body = NpsReport),
+        (status = 400, response = InvalidPeriod),
+        KeyedErrors,
+    ),
+)]
 #[tracing::instrument(name = "nps", skip_all)]
 async fn nps(
     request: HttpRequest,

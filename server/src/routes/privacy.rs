@@ -5,14 +5,16 @@
 //! Both take the subject in a JSON body rather than the URL: customer ids are often e-mail
 //! addresses, and URLs end up in access logs.
 
+use super::openapi::{KeyedErrors, SitePath};
 use crate::api_key::KeyScope;
 use crate::auth::authorize_for;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::privacy::{self, Export, SubjectRequest};
 use crate::store::{Erased, Store};
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, web};
 use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 
 /// The largest privacy request body: one id.
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -31,13 +33,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// What both privacy requests answer to a body they cannot take.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    /// `malformed_json`, or `invalid_request`: the body is not `{"visitor": "<uuid>"}` or
+    /// `{"customer": "<id>"}`.
+    #[response(status = 400)]
+    Invalid(ErrorBody<'static>),
+    /// `payload_too_large`: the body is over 4 KiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody<'static>),
+    /// `unsupported_media_type`: the body is not `application/json`.
+    #[response(status = 415)]
+    NotJson(ErrorBody<'static>),
+}
+
 /// What an erasure removed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ErasureReceipt {
+    /// The site's public key.
     site: String,
     erased: Erased,
 }
 
+/// Export what is held about a respondent
+///
+/// Every stored event of the visitor, or of every visitor identified as the customer. Any key of
+/// the site may export.
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/privacy/export",
+    tag = "privacy",
+    params(SitePath),
+    request_body = SubjectRequest,
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "Everything held; empty lists when nothing is.", body = Export),
+        BodyErrors,
+        KeyedErrors,
+    ),
+)]
 #[tracing::instrument(name = "privacy_export", skip_all)]
 async fn export(
     request: HttpRequest,
@@ -52,6 +87,25 @@ async fn export(
     ))
 }
 
+/// Erase what is held about a respondent
+///
+/// Deletes every event of the visitor, or of every visitor identified as the customer (their
+/// journeys and answers too), and takes them out of the reports. Needs an `admin` key.
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/privacy/erase",
+    tag = "privacy",
+    params(SitePath),
+    request_body = SubjectRequest,
+    security(("api_key" = ["admin"])),
+    responses(
+        (status = 200, description = "Erased; zero counts when nothing was held.", body = ErasureReceipt),
+        (status = 403, body = ErrorBody,
+            description = "`forbidden`: a valid key without the `admin` scope."),
+        BodyErrors,
+        KeyedErrors,
+    ),
+)]
 #[tracing::instrument(name = "privacy_erase", skip_all)]
 async fn erase(
     request: HttpRequest,

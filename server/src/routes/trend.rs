@@ -4,6 +4,7 @@
 //! Every bucket of the period is a point, empty ones too (with a `null` score), so a chart's
 //! x-axis is the answer's `points` as they come.
 
+use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::period::{Period, PeriodParams};
@@ -13,6 +14,7 @@ use actix_web::{HttpRequest, web};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary};
+use utoipa::ToSchema;
 
 /// Registers the NPS trend.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -31,26 +33,56 @@ struct TrendParams {
 }
 
 /// The NPS of each bucket of a period.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TrendReport {
+    /// The site's public key.
     site: String,
+    /// The start of the first bucket, RFC 3339 with the zone's offset.
     from: String,
+    /// The end of the last bucket (exclusive).
     to: String,
+    /// `day`, `week` or `month`.
     bucket: Bucket,
+    /// The IANA time zone the buckets follow.
     time_zone: String,
+    /// Always 0.95.
     confidence_level: f64,
+    /// One point per bucket, oldest first, empty buckets included.
     points: Vec<TrendPoint>,
 }
 
 /// One bucket: its bounds, local to the report's time zone, and its NPS.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TrendPoint {
+    /// The bucket's first instant, RFC 3339 with the zone's offset.
     start: String,
+    /// The next bucket's first instant.
     end: String,
+    /// The counts, the NPS, its interval and the small-sample flag.
     #[serde(flatten)]
     summary: NpsSummary,
 }
 
+/// The NPS of each day, ISO week or month of a period
+///
+/// Served from the hourly rollups; exact at every bucket edge, in any time zone.
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/nps/trend",
+    tag = "reports",
+    params(
+        SitePath,
+        PeriodParams,
+        ("bucket" = Option<String>, Query, description = "`day` (the default), `week` (ISO, from Monday) or `month`."),
+        ("tz" = Option<String>, Query, description = "An IANA time zone such as `Europe/Paris`; `UTC` by default."),
+    ),
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "One point per bucket.", body = TrendReport),
+        (status = 400, response = InvalidPeriod),
+        KeyedErrors,
+    ),
+)]
 #[tracing::instrument(name = "nps_trend", skip_all)]
 async fn trend(
     request: HttpRequest,

@@ -182,7 +182,7 @@ pub enum Subject {
 }
 
 /// One stored event, as a privacy export shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HeldEvent {
     /// The browser-made event id.
     pub id: uuid::Uuid,
@@ -217,7 +217,7 @@ pub struct HeldEvent {
 }
 
 /// What an erasure removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Erased {
     /// Visitors whose events were erased.
     pub visitors: u64,

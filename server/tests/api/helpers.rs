@@ -14,15 +14,16 @@ use touchstone_server::store::{self, NewApiKey, NewSite};
 use touchstone_shared::SiteKey;
 
 /// Runs each named `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
+/// `spawn = path;` first starts the apps with another `async fn(TestDatabase) -> TestApp`.
 #[macro_export]
 macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
+    (spawn = $spawn:path; $($test:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $test() {
                     let database = $crate::helpers::TestDatabase::sqlite();
-                    super::$test($crate::helpers::TestApp::spawn(database).await).await;
+                    super::$test($spawn(database).await).await;
                 }
             )*
         }
@@ -31,11 +32,14 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $test() {
                     if let Some(database) = $crate::helpers::TestDatabase::postgres().await {
-                        super::$test($crate::helpers::TestApp::spawn(database).await).await;
+                        super::$test($spawn(database).await).await;
                     }
                 }
             )*
         }
+    };
+    ($($test:ident),* $(,)?) => {
+        $crate::on_every_backend!(spawn = $crate::helpers::TestApp::spawn; $($test),*);
     };
 }
 
@@ -184,11 +188,7 @@ impl TestApp {
     /// Starts the real application on `database`, in this test's runtime, with rate limits
     /// high enough that only the rate-limit tests meet them.
     pub async fn spawn(database: TestDatabase) -> Self {
-        let rate = RateSettings {
-            site_per_second: NonZeroU32::new(1_000_000).unwrap(),
-            client_per_second: NonZeroU32::new(1_000_000).unwrap(),
-        };
-        Self::spawn_with(database, rate, TrustedProxies::default()).await
+        Self::spawn_configured(database, |_| {}).await
     }
 
     /// Starts the real application with the given rate limits and trusted proxies.
@@ -197,14 +197,44 @@ impl TestApp {
         rate: RateSettings,
         trusted_proxies: TrustedProxies,
     ) -> Self {
-        let settings = ServeSettings {
+        Self::spawn_configured(database, |settings| {
+            settings.rate = rate;
+            settings.trusted_proxies = trusted_proxies;
+        })
+        .await
+    }
+
+    /// Starts the real application with a stand-in for the built widget (two small files), so
+    /// `/touchstone.js` and the widget's files answer `200`.
+    pub async fn spawn_with_widget(database: TestDatabase) -> Self {
+        let widget = tempfile::tempdir().expect("making a temporary folder");
+        for file in ["touchstone_widget.js", "touchstone_widget_bg.wasm"] {
+            std::fs::write(widget.path().join(file), "stand-in").expect("writing a widget file");
+        }
+        // The collector reads the widget at start-up, so the folder may go afterwards.
+        Self::spawn_configured(database, |settings| {
+            settings.widget_dir = widget.path().to_path_buf();
+        })
+        .await
+    }
+
+    /// Starts the real application with the test settings as `configure` leaves them.
+    async fn spawn_configured(
+        database: TestDatabase,
+        configure: impl FnOnce(&mut ServeSettings),
+    ) -> Self {
+        let mut settings = ServeSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database.url.clone(),
             www_dir: workspace_root().join("www"),
             widget_dir: no_widget_dir(),
-            rate,
-            trusted_proxies,
+            rate: RateSettings {
+                site_per_second: NonZeroU32::new(1_000_000).unwrap(),
+                client_per_second: NonZeroU32::new(1_000_000).unwrap(),
+            },
+            trusted_proxies: TrustedProxies::default(),
         };
+        configure(&mut settings);
         let application = Application::build(&settings)
             .await
             .expect("starting the collector");
@@ -393,6 +423,12 @@ pub fn batch(events: Vec<Value>) -> Value {
 /// A survey answer given at `at` (milliseconds since the epoch).
 pub fn response(score: u8, at: i64) -> Value {
     json!({ "type": "response", "id": event_id(), "at": at, "score": score })
+}
+
+/// The page identifying the visitor as `customer` at `at`, with two traits.
+pub fn identify(customer: &str, at: i64) -> Value {
+    json!({ "type": "identify", "id": event_id(), "at": at, "customer": customer,
+            "traits": { "plan": "pro", "account": "acme" } })
 }
 
 /// A touchpoint reached at `at`.

@@ -15,11 +15,6 @@ on_every_backend!(
     a_revoked_key_is_refused_at_once,
 );
 
-fn identify(customer: &str, at: i64) -> Value {
-    json!({ "type": "identify", "id": event_id(), "at": at, "customer": customer,
-            "traits": { "plan": "pro", "account": "acme" } })
-}
-
 fn from_visitor(visitor: &str, events: Vec<Value>) -> Value {
     json!({ "site": "demo", "visitor": visitor, "events": events })
 }

@@ -284,12 +284,17 @@ impl Store for PostgresStore {
             let indexes: Vec<i64> = plan.edges.iter().map(|(index, _)| *index as i64).collect();
             let froms: Vec<i64> = plan.edges.iter().map(|(_, edge)| edge.from).collect();
             let tos: Vec<i64> = plan.edges.iter().map(|(_, edge)| edge.to).collect();
+            // LATERAL makes each partial hour its own index range scan, whatever the planner
+            // believes about the table (right after a bulk load it may not have statistics, and
+            // a plain join then scanned every answer once per partial hour).
             let found = sqlx::query(
-                "SELECT edge.bucket, events.score, COUNT(*) \
+                "SELECT edge.bucket, counted.score, counted.answers \
                  FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) AS edge (bucket, lo, hi) \
-                 JOIN events ON events.site_id = $1 AND events.kind = 'response' \
-                  AND events.occurred_at >= edge.lo AND events.occurred_at < edge.hi \
-                 GROUP BY edge.bucket, events.score",
+                 CROSS JOIN LATERAL ( \
+                   SELECT score, COUNT(*) AS answers FROM events \
+                   WHERE site_id = $1 AND kind = 'response' \
+                     AND occurred_at >= edge.lo AND occurred_at < edge.hi \
+                   GROUP BY score) AS counted",
             )
             .bind(site.id)
             .bind(indexes)

@@ -45,13 +45,30 @@ const COLLECT_DATABASE: &str = "touchstone_bench_collect";
 /// The benchmark's site.
 const SITE: &str = "bench";
 
-/// The targets on the project's two-core machines.
-const MIN_SQLITE_EVENTS: f64 = 20_000.0;
-const MIN_SQLITE_SHARE: f64 = 0.5;
-const MIN_POSTGRES_EVENTS: f64 = 10_000.0;
-const MAX_P99_MILLIS: f64 = 10.0;
-const MAX_MEMORY_MB: f64 = 100.0;
-const MAX_TREND_MILLIS: f64 = 50.0;
+/// What the collector should reach on the project's two-core machines.
+struct Targets {
+    /// Acknowledged events per second on SQLite, at least,
+    sqlite_events: f64,
+    /// and at least this share of the ceiling.
+    sqlite_share: f64,
+    /// Acknowledged events per second on PostgreSQL, at least.
+    postgres_events: f64,
+    /// p99 latency below saturation, at most.
+    p99_millis: f64,
+    /// The collector's peak resident memory, at most.
+    memory_mb: f64,
+    /// The trend's p99 over ten million answers, at most.
+    trend_millis: f64,
+}
+
+const TARGETS: Targets = Targets {
+    sqlite_events: 20_000.0,
+    sqlite_share: 0.5,
+    postgres_events: 10_000.0,
+    p99_millis: 10.0,
+    memory_mb: 100.0,
+    trend_millis: 50.0,
+};
 
 /// Runs the benchmark.
 pub fn bench(args: &[String]) -> Result<()> {
@@ -542,10 +559,15 @@ fn results_table(figures: &Figures) -> String {
         (
             "SQLite",
             &figures.sqlite,
-            MIN_SQLITE_EVENTS,
-            Some(MIN_SQLITE_SHARE),
+            TARGETS.sqlite_events,
+            Some(TARGETS.sqlite_share),
         ),
-        ("PostgreSQL", &figures.postgres, MIN_POSTGRES_EVENTS, None),
+        (
+            "PostgreSQL",
+            &figures.postgres,
+            TARGETS.postgres_events,
+            None,
+        ),
     ] {
         let events = collect.saturated.acknowledged_per_second();
         let ratio = events / ceiling;
@@ -595,15 +617,15 @@ fn results_table(figures: &Figures) -> String {
                 "{name}: p50 / p99 below saturation ({PACED_CONNECTIONS} connections, {PACE_MILLIS} ms pauses, {} req/s)",
                 thousands(collect.paced.acknowledged_per_second())
             ),
-            format!("p99 ≤ {MAX_P99_MILLIS} ms"),
+            format!("p99 ≤ {} ms", TARGETS.p99_millis),
             latency(&collect.paced),
-            met(collect.paced.p99_millis() <= MAX_P99_MILLIS),
+            met(collect.paced.p99_millis() <= TARGETS.p99_millis),
         ]);
         rows.push([
             format!("{name}: collector memory, peak (VmHWM) / after (VmRSS)"),
-            format!("≤ {MAX_MEMORY_MB} MB"),
+            format!("≤ {} MB", TARGETS.memory_mb),
             format!("{:.0} MB / {:.0} MB", collect.peak_mb, collect.resident_mb),
-            met(collect.peak_mb <= MAX_MEMORY_MB),
+            met(collect.peak_mb <= TARGETS.memory_mb),
         ]);
     }
     for (name, trend) in [
@@ -615,9 +637,9 @@ fn results_table(figures: &Figures) -> String {
                 "{name}: NPS trend, {TREND_DAYS} days in UTC over {} answers, median / p99",
                 thousands(TREND_ANSWERS as f64)
             ),
-            format!("≤ {MAX_TREND_MILLIS} ms"),
+            format!("≤ {} ms", TARGETS.trend_millis),
             latency(&trend.utc),
-            met(trend.utc.p99_millis() <= MAX_TREND_MILLIS),
+            met(trend.utc.p99_millis() <= TARGETS.trend_millis),
         ]);
         rows.push([
             format!("{name}: the same in Asia/Kolkata (+05:30: edge hours from raw rows)"),

@@ -15,10 +15,9 @@
 //! - `wal_autocheckpoint = 10,000` pages on the writer, instead of 1,000.
 
 use super::{
-    BucketEdges, BucketPlan, IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch,
-    TimeRange, TouchpointCount, add_edge_scores, attach_origins, event_rows,
-    merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour, stored_site_key,
-    tally_scores,
+    IncomingBatch, NewSite, RollupDeltas, Store, StoreError, StoredBatch, TimeRange,
+    TouchpointCount, attach_origins, event_rows, merge_touchpoint_counts, now_millis, rollup_tally,
+    settle, split_by_hour, stored_site_key, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -296,61 +295,63 @@ impl Store for SqliteStore {
         Ok(tally)
     }
 
-    async fn tally_buckets(
+    async fn hourly_tallies(
         &self,
         site: &Site,
-        buckets: &BucketEdges,
-    ) -> Result<Vec<Tally>, StoreError> {
-        let plan = BucketPlan::new(buckets);
-        let mut hourly: Vec<(i64, i64, i64, i64)> = Vec::new();
-        if let Some(hours) = plan.hours {
-            // The hours come packed into one JSON array: sqlx's SQLite driver hands each row
-            // over from its worker thread separately, which for a year's 8,760 hours cost more
-            // than the query itself.
-            let packed: String = sqlx::query_scalar(
-                "SELECT json_group_array(json_array(hour, promoters, passives, detractors)) \
-                 FROM nps_rollup WHERE site_id = ? AND hour >= ? AND hour < ?",
-            )
-            .bind(site.id)
-            .bind(hours.from)
-            .bind(hours.to)
-            .fetch_one(&self.pool)
-            .await?;
-            hourly = serde_json::from_str(&packed)
-                .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
-        }
-        let mut tallies = plan.tally_rollups(hourly.into_iter().map(
-            |(hour, promoters, passives, detractors)| {
+        hours: TimeRange,
+    ) -> Result<Vec<(i64, Tally)>, StoreError> {
+        // The hours come packed into one JSON array: sqlx's SQLite driver hands each row over
+        // from its worker thread separately, which for a year's 8,760 hours cost more than the
+        // query itself.
+        let packed: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(hour, promoters, passives, detractors)) \
+             FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3",
+        )
+        .bind(site.id)
+        .bind(hours.from)
+        .bind(hours.to)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<(i64, i64, i64, i64)> = serde_json::from_str(&packed)
+            .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
+        Ok(rows
+            .into_iter()
+            .map(|(hour, promoters, passives, detractors)| {
                 (hour, rollup_tally(promoters, passives, detractors))
-            },
-        ));
-        // Three bound parameters per partial hour: well under SQLite's 32,766 per statement.
-        for edges in plan.edges.chunks(5_000) {
-            let mut query = QueryBuilder::<Sqlite>::new("WITH edge (bucket, lo, hi) AS (");
-            query.push_values(edges, |mut values, (index, edge)| {
+            })
+            .collect())
+    }
+
+    async fn raw_tallies(
+        &self,
+        site: &Site,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(usize, Tally)>, StoreError> {
+        let mut rows = Vec::new();
+        // Three bound parameters per range: well under SQLite's 32,766 per statement.
+        for (chunk, ranges) in ranges.chunks(5_000).enumerate() {
+            let mut query = QueryBuilder::<Sqlite>::new("WITH piece (number, lo, hi) AS (");
+            query.push_values(ranges.iter().enumerate(), |mut values, (number, range)| {
                 values
-                    .push_bind(*index as i64)
-                    .push_bind(edge.from)
-                    .push_bind(edge.to);
+                    .push_bind((chunk * 5_000 + number) as i64)
+                    .push_bind(range.from)
+                    .push_bind(range.to);
             });
             query
                 .push(
-                    ") SELECT edge.bucket, events.score, COUNT(*) FROM edge \
+                    ") SELECT piece.number, events.score, COUNT(*) FROM piece \
                      JOIN events ON events.site_id = ",
                 )
                 .push_bind(site.id)
                 .push(
                     " AND events.kind = 'response' \
-                     AND events.occurred_at >= edge.lo AND events.occurred_at < edge.hi \
-                     GROUP BY edge.bucket, events.score",
+                     AND events.occurred_at >= piece.lo AND events.occurred_at < piece.hi \
+                     GROUP BY piece.number, events.score",
                 );
             let found = query.build().fetch_all(&self.pool).await?;
-            add_edge_scores(
-                &mut tallies,
-                found.iter().map(|row| (row.get(0), row.get(1), row.get(2))),
-            )?;
+            rows.extend(found.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         }
-        Ok(tallies)
+        tallies_by_index(ranges.len(), rows)
     }
 
     async fn touchpoint_counts(

@@ -327,13 +327,14 @@ impl Store for SqliteStore {
         site: &Site,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError> {
-        let mut rows = Vec::new();
         // Three bound parameters per range: well under SQLite's 32,766 per statement.
-        for (chunk, ranges) in ranges.chunks(5_000).enumerate() {
+        const RANGES_PER_STATEMENT: usize = 5_000;
+        let mut rows = Vec::new();
+        for (chunk, pieces) in ranges.chunks(RANGES_PER_STATEMENT).enumerate() {
             let mut query = QueryBuilder::<Sqlite>::new("WITH piece (number, lo, hi) AS (");
-            query.push_values(ranges.iter().enumerate(), |mut values, (number, range)| {
+            query.push_values(pieces.iter().enumerate(), |mut values, (number, range)| {
                 values
-                    .push_bind((chunk * 5_000 + number) as i64)
+                    .push_bind((chunk * RANGES_PER_STATEMENT + number) as i64)
                     .push_bind(range.from)
                     .push_bind(range.to);
             });

@@ -192,32 +192,24 @@ impl Visits {
     /// how far into the period the visit falls.
     fn visit(&mut self, arrival: i64, progress: f64) -> IncomingBatch {
         let visitor = VisitorId(self.next_uuid());
-        let mut at = arrival;
+        let mut walk = Walk {
+            events: Vec::new(),
+            at: arrival,
+        };
         let mut journey = Journey::default();
-        let mut events = Vec::new();
-        self.page(&mut events, &mut at, "/shop/", None);
+        self.page(&mut walk, "/shop/", None);
         for _ in 0..self.rng.random_range(0..=3) {
-            self.page(&mut events, &mut at, "/shop/product.html", None);
+            self.page(&mut walk, "/shop/product.html", None);
         }
         if self.rng.random_bool(0.35) {
             journey.pricing = true;
-            self.page(
-                &mut events,
-                &mut at,
-                "/shop/pricing.html",
-                Some("pricing_viewed"),
-            );
+            self.page(&mut walk, "/shop/pricing.html", Some("pricing_viewed"));
             if self.rng.random_bool(0.45) {
                 journey.cart = true;
-                self.touchpoint(&mut events, &mut at, "/shop/pricing.html", "add_to_cart");
+                self.touchpoint(&mut walk, "/shop/pricing.html", "add_to_cart");
                 if self.rng.random_bool(0.6) {
                     journey.checkout = true;
-                    self.touchpoint(
-                        &mut events,
-                        &mut at,
-                        "/shop/pricing.html",
-                        "checkout_completed",
-                    );
+                    self.touchpoint(&mut walk, "/shop/pricing.html", "checkout_completed");
                 }
             }
         }
@@ -229,23 +221,18 @@ impl Visits {
         };
         if self.rng.random_bool(support_chance) {
             journey.support = true;
-            self.page(
-                &mut events,
-                &mut at,
-                "/shop/support.html",
-                Some("support_contact"),
-            );
+            self.page(&mut walk, "/shop/support.html", Some("support_contact"));
         }
         if self.settings.answers_only {
-            events.clear();
+            walk.events.clear();
         }
         if self.settings.answers_only || self.rng.random_bool(0.3) {
-            at += self.rng.random_range(5_000..60_000);
+            walk.at += self.rng.random_range(5_000..60_000);
             let score = self.score(&journey, progress);
             let comment = self.comment(score.category());
-            events.push(Event::Response {
+            walk.events.push(Event::Response {
                 id: EventId(self.next_uuid()),
-                at: event_time(at),
+                at: event_time(walk.at),
                 score,
                 comment,
             });
@@ -253,31 +240,31 @@ impl Visits {
         IncomingBatch {
             site_id: self.site_id,
             visitor,
-            events,
-            received_at: at,
+            events: walk.events,
+            received_at: walk.at,
         }
     }
 
     /// A page view of `path`, and the named moment on it.
-    fn page(&mut self, events: &mut Vec<Event>, at: &mut i64, path: &str, moment: Option<&str>) {
-        self.touchpoint(events, at, path, "page_view");
+    fn page(&mut self, walk: &mut Walk, path: &str, moment: Option<&str>) {
+        self.touchpoint(walk, path, "page_view");
         if let Some(moment) = moment {
-            self.touchpoint(events, at, path, moment);
+            self.touchpoint(walk, path, moment);
         }
     }
 
-    /// The touchpoint `name` on `path` at `at`; the next step comes some seconds later.
-    fn touchpoint(&mut self, events: &mut Vec<Event>, at: &mut i64, path: &str, name: &str) {
+    /// The touchpoint `name` on `path` now; the next step comes some seconds later.
+    fn touchpoint(&mut self, walk: &mut Walk, path: &str, name: &str) {
         let url = PageUrl::parse(&format!("{}{path}", self.origin))
             .or_else(|_| PageUrl::parse(&format!("https://shop.example{path}")))
             .expect("the demo's paths make valid URLs");
-        events.push(Event::Touchpoint {
+        walk.events.push(Event::Touchpoint {
             id: EventId(self.next_uuid()),
-            at: event_time(*at),
+            at: event_time(walk.at),
             name: TouchpointName::parse(name).expect("the demo's touchpoint names are valid"),
             url,
         });
-        *at += self.rng.random_range(2_000..90_000);
+        walk.at += self.rng.random_range(2_000..90_000);
     }
 
     /// A score that depends on the journey: about +25 overall, far higher after a checkout,
@@ -344,6 +331,12 @@ impl Iterator for Visits {
         }
         self.today.pop()
     }
+}
+
+/// A visit being made up: its events so far, and when the next step happens.
+struct Walk {
+    events: Vec<Event>,
+    at: i64,
 }
 
 /// What a visitor did that sways their answer.

@@ -1,9 +1,10 @@
-//! Touchstone's build, run and test automation, run as `cargo xtask <command>`.
+//! Touchstone's build, run, test and benchmark automation, run as `cargo xtask <command>`.
 //!
 //! This is the only place that spawns processes for building and tooling. Every command installs
 //! what it needs when it is missing (the wasm32 target, wasm-bindgen-cli, wasm-opt, Chromium) and
 //! says what it is doing, so the README's two commands work on a fresh machine.
 
+mod bench;
 mod process;
 mod run;
 mod test;
@@ -19,6 +20,9 @@ commands:
   run            build the widget, start the collector on SQLite with a demo site, print its URLs
   test           everything CI runs: fmt, clippy, unit, property, API, browser and end-to-end tests
   build-widget   build the widget (release, wasm-opt) into target/widget and print its sizes
+  bench          measure the collector (release) against a bare actix-web ceiling with wrk, and
+                 the NPS trend over ten million answers, on SQLite and PostgreSQL
+                 [--seconds N per load run, default 10] [--reseed the cached trend databases]
 ";
 
 fn main() -> ExitCode {
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
         Some("run") => run::run(&args[1..]),
         Some("test") => test::test(&args[1..]),
         Some("build-widget") => widget::build().map(|build| build.print_sizes()),
+        Some("bench") => bench::bench(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -87,9 +87,12 @@ pub fn ensure_browser() -> Result<Browser> {
     Ok(browser)
 }
 
-fn apt_get(args: &[&str]) -> Result<()> {
-    run(Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive"))
-        .context("running apt-get (it needs root; on other systems install chromium and chromedriver yourself)")
+/// Runs `apt-get` with `args`, without questions.
+pub fn apt_get(args: &[&str]) -> Result<()> {
+    run(Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("running apt-get (it needs root; on other systems install the package yourself)")
 }
 
 /// The folder shared by every clone on this machine for the tools the project installs.

@@ -101,7 +101,11 @@ async fn trend(
     let from = period.from.ok_or_else(|| {
         ApiError::InvalidParameter("a trend needs `from`, e.g. from=2026-11-01".into())
     })?;
-    let to = period.to.unwrap_or_else(Timestamp::now);
+    let to = period.to.unwrap_or_else(|| {
+        // Now, to the millisecond, as stored times are.
+        let now = Timestamp::now();
+        Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now)
+    });
     let edges = bucket_edges(from, to, bucket, &zone)?;
     let millis = edges
         .iter()

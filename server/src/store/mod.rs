@@ -386,14 +386,49 @@ pub trait Store: Send + Sync + 'static {
 
     /// The promoters, passives and detractors who answered in each bucket, in order.
     ///
-    /// Answers in whole UTC hours come from the hourly rollups, all in one query; those in the
-    /// partial hours at bucket edges that do not fall on a whole hour (a day in a +05:30 zone,
-    /// the ends of a period given to the second) come from the raw events, in one more query.
+    /// Answers in whole UTC hours come from the hourly rollups, all in one query
+    /// ([`Store::hourly_tallies`]); those in the partial hours at bucket edges that do not fall
+    /// on a whole hour (a day in a +05:30 zone, the ends of a period given to the second) come
+    /// from the raw events, in one more ([`Store::raw_tallies`]). The assignment to buckets is
+    /// the same for every backend, so it is written here once.
     async fn tally_buckets(
         &self,
         site: &Site,
-        edges: &BucketEdges,
-    ) -> Result<Vec<Tally>, StoreError>;
+        buckets: &BucketEdges,
+    ) -> Result<Vec<Tally>, StoreError> {
+        let plan = BucketPlan::new(buckets);
+        let hourly = match plan.hours {
+            Some(hours) => self.hourly_tallies(site, hours).await?,
+            None => Vec::new(),
+        };
+        let mut tallies = plan.tally_rollups(hourly);
+        let partial_hours: Vec<TimeRange> = plan.edges.iter().map(|(_, range)| *range).collect();
+        for (index, tally) in self.raw_tallies(site, &partial_hours).await? {
+            let bucket = plan.edges.get(index).map(|(bucket, _)| *bucket);
+            match bucket.and_then(|bucket| tallies.get_mut(bucket)) {
+                Some(bucket) => *bucket += tally,
+                None => return Err(not_asked_for(index)),
+            }
+        }
+        Ok(tallies)
+    }
+
+    /// The site's hourly rollup rows within `hours` (both ends on whole hours), as
+    /// `(hour, tally)` in any order: the first half of [`Store::tally_buckets`].
+    async fn hourly_tallies(
+        &self,
+        site: &Site,
+        hours: TimeRange,
+    ) -> Result<Vec<(i64, Tally)>, StoreError>;
+
+    /// The site's answers within each of `ranges`, counted from the raw events, as
+    /// `(index into ranges, tally)`; ranges without answers may be left out. The second half
+    /// of [`Store::tally_buckets`].
+    async fn raw_tallies(
+        &self,
+        site: &Site,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(usize, Tally)>, StoreError>;
 
     /// How often each touchpoint was recorded within `range`, most frequent first.
     async fn touchpoint_counts(
@@ -760,24 +795,28 @@ fn rollup_tally(promoters: i64, passives: i64, detractors: i64) -> Tally {
     Tally::new(count(promoters), count(passives), count(detractors))
 }
 
-/// Adds `(bucket index, score, how many)` rows from the raw events at bucket edges to the
-/// buckets' tallies.
-fn add_edge_scores(
-    tallies: &mut [Tally],
+/// Folds `(index, score, how many)` rows into one tally per index, letting `shared` decide each
+/// score's category; an index of `count` or more is an error.
+fn tallies_by_index(
+    count: usize,
     rows: impl IntoIterator<Item = (i64, i64, i64)>,
-) -> Result<(), StoreError> {
-    for (index, score, count) in rows {
-        let bucket = usize::try_from(index)
+) -> Result<Vec<(usize, Tally)>, StoreError> {
+    let mut tallies: BTreeMap<usize, Tally> = BTreeMap::new();
+    for (index, score, answers) in rows {
+        let index = usize::try_from(index)
             .ok()
-            .and_then(|index| tallies.get_mut(index))
-            .ok_or_else(|| {
-                StoreError::Database(sqlx::Error::Protocol(format!(
-                    "the database returned a bucket that was not asked for: {index}"
-                )))
-            })?;
-        *bucket += tally_scores([(score, count)])?;
+            .filter(|index| *index < count)
+            .ok_or_else(|| not_asked_for(index))?;
+        *tallies.entry(index).or_default() += tally_scores([(score, answers)])?;
     }
-    Ok(())
+    Ok(tallies.into_iter().collect())
+}
+
+/// The database answered for a range nobody asked about.
+fn not_asked_for(index: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(format!(
+        "the database returned a range that was not asked for: {index}"
+    )))
 }
 
 /// Adds touchpoint counts from several sources and orders them most frequent first.

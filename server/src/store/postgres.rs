@@ -6,11 +6,11 @@
 //! turns into `503` with `Retry-After`.
 
 use super::{
-    ApiKeyRecord, ApiKeyRow, Authorized, BucketEdges, BucketPlan, Direction, Erased, ErasedRow,
-    HeldEvent, IncomingBatch, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, add_edge_scores, attach_origins,
-    erased_deltas, event_rows, merge_touchpoint_counts, now_millis, rollup_tally, settle,
-    split_by_hour, stored_scope, stored_site_key, tally_scores,
+    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
+    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
+    TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
+    now_millis, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
+    tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -361,54 +361,59 @@ impl Store for PostgresStore {
         Ok(tally)
     }
 
-    async fn tally_buckets(
+    async fn hourly_tallies(
         &self,
         site: &Site,
-        buckets: &BucketEdges,
-    ) -> Result<Vec<Tally>, StoreError> {
-        let plan = BucketPlan::new(buckets);
-        let mut hourly = Vec::new();
-        if let Some(hours) = plan.hours {
-            hourly = sqlx::query(
-                "SELECT hour, promoters, passives, detractors FROM nps_rollup \
-                 WHERE site_id = $1 AND hour >= $2 AND hour < $3",
-            )
-            .bind(site.id)
-            .bind(hours.from)
-            .bind(hours.to)
-            .fetch_all(&self.pool)
-            .await?;
-        }
-        let mut tallies = plan.tally_rollups(hourly.iter().map(|row| {
-            let tally = rollup_tally(row.get(1), row.get(2), row.get(3));
-            (row.get(0), tally)
-        }));
-        if !plan.edges.is_empty() {
-            let indexes: Vec<i64> = plan.edges.iter().map(|(index, _)| *index as i64).collect();
-            let froms: Vec<i64> = plan.edges.iter().map(|(_, edge)| edge.from).collect();
-            let tos: Vec<i64> = plan.edges.iter().map(|(_, edge)| edge.to).collect();
-            let found = sqlx::query(
-                "SELECT edge.bucket, events.score, COUNT(*) \
-                 FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) AS edge (bucket, lo, hi) \
-                 JOIN events ON events.site_id = $1 AND events.kind = 'response' \
-                  AND events.occurred_at >= edge.lo AND events.occurred_at < edge.hi \
-                 GROUP BY edge.bucket, events.score",
-            )
-            .bind(site.id)
-            .bind(indexes)
-            .bind(froms)
-            .bind(tos)
-            .fetch_all(&self.pool)
-            .await?;
-            add_edge_scores(
-                &mut tallies,
-                found.iter().map(|row| {
-                    let score = i64::from(row.get::<i16, _>(1));
-                    (row.get(0), score, row.get(2))
-                }),
-            )?;
-        }
-        Ok(tallies)
+        hours: TimeRange,
+    ) -> Result<Vec<(i64, Tally)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hour, promoters, passives, detractors FROM nps_rollup \
+             WHERE site_id = $1 AND hour >= $2 AND hour < $3",
+        )
+        .bind(site.id)
+        .bind(hours.from)
+        .bind(hours.to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), rollup_tally(row.get(1), row.get(2), row.get(3))))
+            .collect())
+    }
+
+    async fn raw_tallies(
+        &self,
+        site: &Site,
+        ranges: &[TimeRange],
+    ) -> Result<Vec<(usize, Tally)>, StoreError> {
+        let numbers: Vec<i64> = (0..ranges.len() as i64).collect();
+        let froms: Vec<i64> = ranges.iter().map(|range| range.from).collect();
+        let tos: Vec<i64> = ranges.iter().map(|range| range.to).collect();
+        // LATERAL makes each range its own index range scan, whatever the planner believes
+        // about the table (right after a bulk load it may have no statistics, and a plain join
+        // then scanned every answer of the site once per range).
+        let rows = sqlx::query(
+            "SELECT piece.number, counted.score, counted.answers \
+             FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) AS piece (number, lo, hi) \
+             CROSS JOIN LATERAL ( \
+               SELECT score, COUNT(*) AS answers FROM events \
+               WHERE site_id = $1 AND kind = 'response' \
+                 AND occurred_at >= piece.lo AND occurred_at < piece.hi \
+               GROUP BY score) AS counted",
+        )
+        .bind(site.id)
+        .bind(numbers)
+        .bind(froms)
+        .bind(tos)
+        .fetch_all(&self.pool)
+        .await?;
+        tallies_by_index(
+            ranges.len(),
+            rows.iter().map(|row| {
+                let score = i64::from(row.get::<i16, _>(1));
+                (row.get(0), score, row.get(2))
+            }),
+        )
     }
 
     async fn touchpoint_counts(

@@ -192,15 +192,15 @@ mod trend {
     }
 
     /// Each point's start and end.
-    fn bounds(report: &Value) -> Vec<(String, String)> {
+    fn bounds(report: &Value) -> Vec<(&str, &str)> {
         report["points"]
             .as_array()
             .unwrap()
             .iter()
             .map(|point| {
                 (
-                    point["start"].as_str().unwrap().to_owned(),
-                    point["end"].as_str().unwrap().to_owned(),
+                    point["start"].as_str().unwrap(),
+                    point["end"].as_str().unwrap(),
                 )
             })
             .collect()
@@ -274,7 +274,6 @@ mod trend {
                 ("2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00"),
                 ("2026-03-30T00:00:00+02:00", "2026-03-31T00:00:00+02:00"),
             ]
-            .map(|(start, end)| (start.to_owned(), end.to_owned()))
         );
         assert_eq!(responses(&report), [1, 2, 1]);
         assert_eq!(report["points"][1]["nps"], 0.0);
@@ -298,10 +297,7 @@ mod trend {
         let report = trend(&app, "?from=2026-02-01&to=2026-02-02&tz=Asia/Kolkata").await;
         assert_eq!(
             bounds(&report)[1],
-            (
-                "2026-02-02T00:00:00+05:30".to_owned(),
-                "2026-02-03T00:00:00+05:30".to_owned()
-            )
+            ("2026-02-02T00:00:00+05:30", "2026-02-03T00:00:00+05:30")
         );
         assert_eq!(responses(&report), [3, 3]);
         assert_eq!(report["points"][0]["promoters"], 3);
@@ -325,10 +321,7 @@ mod trend {
         .await;
         assert_eq!(
             bounds(&report),
-            [(
-                "2026-02-10T10:15:00+00:00".to_owned(),
-                "2026-02-10T13:45:00+00:00".to_owned()
-            )]
+            [("2026-02-10T10:15:00+00:00", "2026-02-10T13:45:00+00:00")]
         );
         assert_eq!(responses(&report), [3]);
     }
@@ -353,7 +346,6 @@ mod trend {
                 ("2026-02-09T00:00:00+00:00", "2026-02-16T00:00:00+00:00"),
                 ("2026-02-16T00:00:00+00:00", "2026-02-23T00:00:00+00:00"),
             ]
-            .map(|(start, end)| (start.to_owned(), end.to_owned()))
         );
         assert_eq!(responses(&weeks), [1, 1, 1]);
 
@@ -369,7 +361,6 @@ mod trend {
                 ("2026-02-01T00:00:00+01:00", "2026-03-01T00:00:00+01:00"),
                 ("2026-03-01T00:00:00+01:00", "2026-04-01T00:00:00+02:00"),
             ]
-            .map(|(start, end)| (start.to_owned(), end.to_owned()))
         );
         assert_eq!(responses(&months), [1, 4, 1]);
     }

@@ -1,4 +1,5 @@
-//! Read API keys: random secrets handed to marketers once, stored only as SHA-256 hashes.
+//! API keys: random secrets handed to marketers once, stored only as SHA-256 hashes, each with a
+//! scope ([`KeyScope`]) that says what it may do on its one site.
 //!
 //! The keys carry 160 random bits, so a fast hash is enough: there is nothing to brute-force that
 //! a slow password hash would protect.
@@ -9,7 +10,7 @@ use std::fmt;
 /// What every key starts with, so leaked keys are easy to recognise and scan for.
 const PREFIX: &str = "tsk_";
 
-/// A secret read API key in clear text. Shown once, never logged: its `Debug` hides the secret.
+/// A secret API key in clear text. Shown once, never logged: its `Debug` hides the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 

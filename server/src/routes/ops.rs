@@ -47,9 +47,16 @@ async fn healthz() -> web::Json<Health> {
     ),
 )]
 async fn ready(store: web::Data<dyn Store>) -> Result<web::Json<Health>, ApiError> {
-    store.ping().await?;
+    tokio::time::timeout(READY_WITHIN, store.ping())
+        .await
+        .map_err(|elapsed| ApiError::StorageUnavailable(Box::new(elapsed)))??;
     Ok(web::Json(Health { status: "ready" }))
 }
+
+/// How long readiness waits for the database. Load balancers give a health check a few seconds;
+/// without this limit an unreachable PostgreSQL would hold `/readyz` for the pool's whole
+/// acquire timeout, and the balancer would see a time-out instead of a clear `503`.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Prometheus metrics
 ///

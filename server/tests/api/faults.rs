@@ -161,12 +161,21 @@ async fn an_unreachable_postgresql_gives_503_stores_nothing_and_recovers_without
     let mut refused_elsewhere = batch(vec![response(5, noon())]);
     refused_elsewhere["site"] = "other".into();
     let outage = Instant::now();
-    let (answer, answer_elsewhere, ready) = tokio::join!(
+    let (answer, answer_elsewhere, (ready, ready_within)) = tokio::join!(
         app.collect(&refused),
         app.collect(&refused_elsewhere),
-        app.get_as("/readyz", None),
+        async {
+            let ready = app.get_as("/readyz", None).await;
+            (ready, outage.elapsed())
+        },
     );
     let answered_within = outage.elapsed();
+    // Health checks of load balancers time out after a few seconds: readiness must say 503
+    // well before the pool gives up on a connection (5 s).
+    assert!(
+        ready_within < Duration::from_secs(3),
+        "/readyz took {ready_within:?} to answer"
+    );
     assert_storage_unavailable(answer, "a batch for a known site").await;
     assert_storage_unavailable(answer_elsewhere, "a batch for a site not yet looked up").await;
     assert_eq!(

@@ -87,7 +87,8 @@ struct ServeArgs {
     #[arg(
         long = "trusted-proxy",
         env = "TOUCHSTONE_TRUSTED_PROXIES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = address_or_network
     )]
     trusted_proxies: Vec<IpNet>,
 }
@@ -537,6 +538,14 @@ fn join_origins(site: &Site) -> String {
         .map(Origin::as_str)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`10.0.0.5`, read as `10.0.0.5/32`).
+fn address_or_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a network like 10.0.0.0/8"))
 }
 
 /// 64 random bits as 16 hex digits: public, but not guessable in bulk.

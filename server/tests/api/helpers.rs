@@ -67,7 +67,7 @@ pub struct TestDatabase {
 
 enum Cleanup {
     /// The temporary folder holding the SQLite file; removed on drop.
-    Folder(#[allow(dead_code)] tempfile::TempDir),
+    Folder(tempfile::TempDir),
     /// A PostgreSQL database to drop, and the server URL to drop it through.
     Postgres { admin_url: String, name: String },
 }
@@ -110,6 +110,16 @@ impl TestDatabase {
             backend: "postgres",
             cleanup: Cleanup::Postgres { admin_url, name },
         })
+    }
+}
+
+impl TestDatabase {
+    /// The temporary folder of a SQLite database, for files a test wants removed with it.
+    pub fn folder(&self) -> &std::path::Path {
+        match &self.cleanup {
+            Cleanup::Folder(folder) => folder.path(),
+            Cleanup::Postgres { .. } => panic!("a PostgreSQL test database has no folder"),
+        }
     }
 }
 
@@ -262,23 +272,7 @@ impl TestApp {
 
     /// Makes an API key of `scope` for the site `site`; returns it.
     pub async fn create_key_for(&self, site: &str, scope: KeyScope) -> String {
-        let store = store::connect(&self.database.url)
-            .await
-            .expect("opening the test database");
-        let api_key = ApiKey::generate().unwrap();
-        store
-            .add_api_key(
-                &SiteKey::parse(site).unwrap(),
-                NewApiKey {
-                    hash: &api_key.hash(),
-                    prefix: api_key.prefix(),
-                    label: Some("test"),
-                    scope,
-                },
-            )
-            .await
-            .expect("adding an API key");
-        api_key.reveal().to_owned()
+        create_key(&self.database.url, site, scope).await
     }
 
     /// Posts `body` to the collect endpoint as `content_type`, from a page on [`SHOP_ORIGIN`].
@@ -391,6 +385,28 @@ pub async fn collect_at(
         "text/plain;charset=UTF-8",
     )
     .await
+}
+
+/// Makes an API key of `scope` for the site `site` in the database at `database_url`; returns
+/// it.
+pub async fn create_key(database_url: &str, site: &str, scope: KeyScope) -> String {
+    let store = store::connect(database_url)
+        .await
+        .expect("opening the test database");
+    let api_key = ApiKey::generate().unwrap();
+    store
+        .add_api_key(
+            &SiteKey::parse(site).unwrap(),
+            NewApiKey {
+                hash: &api_key.hash(),
+                prefix: api_key.prefix(),
+                label: Some("test"),
+                scope,
+            },
+        )
+        .await
+        .expect("adding an API key");
+    api_key.reveal().to_owned()
 }
 
 async fn create_site(database_url: &str, key: &str) -> (SiteKey, String) {

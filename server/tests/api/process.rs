@@ -17,6 +17,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `touchstone serve` on a free port against `database_url`, with rate limits high enough that
+/// load tests never meet them.
+fn serve(database_url: &str, widget_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_touchstone"));
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["--site-rate", "1000000", "--client-rate", "1000000"])
+        .env("TOUCHSTONE_DATABASE_URL", database_url)
+        .env(
+            "TOUCHSTONE_WWW_DIR",
+            crate::helpers::workspace_root().join("www"),
+        )
+        .env("TOUCHSTONE_WIDGET_DIR", widget_dir);
+    command
+}
+
 /// A `touchstone serve` process; killed when dropped.
 pub struct Collector {
     process: Child,
@@ -36,16 +52,26 @@ impl Collector {
         } else {
             "warn,touchstone_server::routes::assets=error"
         };
-        let mut process = Command::new(env!("CARGO_BIN_EXE_touchstone"))
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(["--site-rate", "1000000", "--client-rate", "1000000"])
-            .env("TOUCHSTONE_DATABASE_URL", database_url)
-            .env(
-                "TOUCHSTONE_WWW_DIR",
-                crate::helpers::workspace_root().join("www"),
-            )
-            .env("TOUCHSTONE_WIDGET_DIR", widget_dir)
-            .env("TOUCHSTONE_LOG", log)
+        let mut command = serve(database_url, widget_dir);
+        command.env("TOUCHSTONE_LOG", log);
+        Self::launch(command, database_url)
+    }
+
+    /// Like [`Collector::start`], with every log line at `filter` (a `TOUCHSTONE_LOG` filter) in
+    /// JSON, written to `log_file`, and `127.0.0.1` trusted as a proxy so tests can name the
+    /// client's address in `X-Forwarded-For`.
+    pub fn start_logging(database_url: &str, filter: &str, log_file: &Path) -> Self {
+        let mut command = serve(database_url, &crate::helpers::no_widget_dir());
+        command
+            .args(["--log-format", "json", "--trusted-proxy", "127.0.0.1"])
+            .env("TOUCHSTONE_LOG", filter)
+            .stderr(std::fs::File::create(log_file).expect("creating the log file"));
+        Self::launch(command, database_url)
+    }
+
+    /// Spawns `command` and waits for the line saying where it listens.
+    fn launch(mut command: Command, database_url: &str) -> Self {
+        let mut process = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("starting touchstone serve");

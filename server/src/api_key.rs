@@ -56,9 +56,9 @@ impl fmt::Debug for ApiKey {
 /// What a key lets its holder do on its one site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyScope {
-    /// Read reports and export a respondent's data.
+    /// Read reports.
     Read,
-    /// Everything `Read` may, and erase a respondent's data.
+    /// Everything `Read` may, and export and erase what is held about a respondent.
     Admin,
 }
 

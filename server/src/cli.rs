@@ -129,7 +129,7 @@ enum KeyCommand {
         /// What the key is for, e.g. "Grafana" (shown by `key list`).
         #[arg(long)]
         label: Option<String>,
-        /// `read` reads reports and exports; `admin` may also erase respondents' data.
+        /// `read` reads reports; `admin` may also export and erase respondents' data.
         #[arg(long, value_enum, default_value_t = Scope::Read)]
         scope: Scope,
         /// Print JSON instead of text.
@@ -157,9 +157,9 @@ enum KeyCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Scope {
-    /// Read reports and export data.
+    /// Read reports.
     Read,
-    /// Also erase respondents' data.
+    /// Also export and erase respondents' data.
     Admin,
 }
 

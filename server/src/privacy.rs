@@ -90,12 +90,10 @@ pub async fn export(
     site: &Site,
     subject: &Subject,
 ) -> Result<Export, StoreError> {
-    let visitors = store.visitors_of(site, subject).await?;
-    let events = if visitors.is_empty() {
-        Vec::new()
-    } else {
-        store.held_events(site, &visitors).await?
-    };
+    let events = store.held_events(site, subject).await?;
+    let mut visitors: Vec<uuid::Uuid> = events.iter().map(|event| event.visitor).collect();
+    visitors.sort();
+    visitors.dedup();
     Ok(Export {
         site: site.key.to_string(),
         visitors,
@@ -109,11 +107,7 @@ pub async fn erase(
     site: &Site,
     subject: &Subject,
 ) -> Result<Erased, StoreError> {
-    let visitors = store.visitors_of(site, subject).await?;
-    if visitors.is_empty() {
-        return Ok(Erased::default());
-    }
-    let erased = store.erase_visitors(site, &visitors).await?;
+    let erased = store.erase(site, subject).await?;
     tracing::info!(site = %site.key, visitors = erased.visitors, events = erased.events, "erased a respondent's data on request");
     Ok(erased)
 }

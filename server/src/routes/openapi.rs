@@ -63,8 +63,8 @@ impl Modify for ApiKeys {
             .scheme(HttpAuthScheme::Bearer)
             .description(Some(
                 "A site's API key (`tsk_…`, made with `touchstone key create`), valid for that \
-                 site only. A key has a scope: `read` reads reports and exports a respondent's \
-                 data; `admin` may do that and erase it too. Operations list the scope they need.",
+                 site only. A key has a scope: `read` reads reports; `admin` may also export and \
+                 erase what is held about a respondent. Operations list the scope they need.",
             ))
             .build();
         openapi

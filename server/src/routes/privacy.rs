@@ -1,6 +1,6 @@
 //! Privacy requests over HTTP: `POST /v1/sites/{site}/privacy/export` returns everything held
-//! about a visitor or customer (any key of the site), `POST /v1/sites/{site}/privacy/erase`
-//! deletes it (an `admin` key).
+//! about a visitor or customer, `POST /v1/sites/{site}/privacy/erase` deletes it; both take an
+//! `admin` key, since an export holds comments and customer ids that report readers never see.
 //!
 //! Both take the subject in a JSON body rather than the URL: customer ids are often e-mail
 //! addresses, and URLs end up in access logs.
@@ -58,15 +58,15 @@ struct ErasureReceipt {
 
 /// Export what is held about a respondent
 ///
-/// Every stored event of the visitor, or of every visitor identified as the customer. Any key of
-/// the site may export.
+/// Every stored event of the visitor, or of every visitor identified as the customer (less other
+/// customers' identify events, on a shared browser). Takes an `admin` key.
 #[utoipa::path(
     post,
     path = "/v1/sites/{site}/privacy/export",
     tag = "privacy",
     params(SitePath),
     request_body = SubjectRequest,
-    security(("api_key" = ["read"])),
+    security(("api_key" = ["admin"])),
     responses(
         (status = 200, description = "Everything held; empty lists when nothing is.", body = Export),
         BodyErrors,
@@ -80,7 +80,7 @@ async fn export(
     subject: web::Json<SubjectRequest>,
     store: web::Data<dyn Store>,
 ) -> Result<web::Json<Export>, ApiError> {
-    let site = authorize_for(&request, store.get_ref(), &site, KeyScope::Read).await?;
+    let site = authorize_for(&request, store.get_ref(), &site, KeyScope::Admin).await?;
     let subject = subject.into_inner().into();
     Ok(web::Json(
         privacy::export(store.get_ref(), &site, &subject).await?,

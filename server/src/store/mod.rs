@@ -171,6 +171,33 @@ pub struct Authorized {
     pub scope: KeyScope,
 }
 
+/// The SQL condition on `events` that selects what is held about a subject, with parameters 1
+/// (the site id), 2 (the visitor id, or null) and 3 (the customer id, or null), in the
+/// placeholder style `placeholder` writes (`?1` for SQLite, `$1` for PostgreSQL). Both
+/// parameters are always bound so one statement serves either kind of subject; the unused one
+/// is null and tested as such.
+fn subject_condition(subject: &Subject, placeholder: fn(u8) -> String) -> String {
+    let (site, visitor, customer) = (placeholder(1), placeholder(2), placeholder(3));
+    match subject {
+        Subject::Visitor(_) => {
+            format!("site_id = {site} AND visitor_id = {visitor} AND {customer} IS NULL")
+        }
+        Subject::Customer(_) => format!(
+            "site_id = {site} AND {visitor} IS NULL \
+             AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND customer_id = {customer}) \
+             AND (customer_id IS NULL OR customer_id = {customer})"
+        ),
+    }
+}
+
+/// The visitor and customer ids to bind as parameters 2 and 3 of [`subject_condition`].
+fn subject_parameters(subject: &Subject) -> (Option<uuid::Uuid>, Option<&str>) {
+    match subject {
+        Subject::Visitor(visitor) => (Some(visitor.0), None),
+        Subject::Customer(customer) => (None, Some(customer.as_str())),
+    }
+}
+
 /// Whose data a privacy request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
@@ -350,28 +377,18 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &KeyHash,
     ) -> Result<Option<Authorized>, StoreError>;
 
-    /// The visitor ids a subject stands for: the visitor itself, or every visitor identified
-    /// as the customer. Sorted.
-    async fn visitors_of(
-        &self,
-        site: &Site,
-        subject: &Subject,
-    ) -> Result<Vec<uuid::Uuid>, StoreError>;
-
-    /// Every event stored for these visitors, oldest first.
+    /// Every event held about `subject`, oldest first: all of the visitor's events, or all
+    /// events of every visitor identified as the customer — except identify events naming
+    /// other customers (a shared browser), which are theirs, not this customer's.
     async fn held_events(
         &self,
         site: &Site,
-        visitors: &[uuid::Uuid],
+        subject: &Subject,
     ) -> Result<Vec<HeldEvent>, StoreError>;
 
-    /// Deletes every event of these visitors and takes them out of the rollups, in one
-    /// transaction.
-    async fn erase_visitors(
-        &self,
-        site: &Site,
-        visitors: &[uuid::Uuid],
-    ) -> Result<Erased, StoreError>;
+    /// Deletes exactly what [`Store::held_events`] returns and takes it out of the rollups, in
+    /// one transaction (the customer's visitors are looked up inside it too).
+    async fn erase(&self, site: &Site, subject: &Subject) -> Result<Erased, StoreError>;
 
     /// Stores several batches in one transaction, each (site, event id) once, and adds the new
     /// events to the rollups in the same transaction. Returns, in order, what happened to each

@@ -10,7 +10,7 @@ use super::{
     KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
     TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
     now_millis, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
-    tallies_by_index, tally_scores,
+    subject_condition, subject_parameters, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -212,63 +212,41 @@ impl Store for PostgresStore {
             .map(|site| Authorized { site, scope }))
     }
 
-    async fn visitors_of(
-        &self,
-        site: &Site,
-        subject: &Subject,
-    ) -> Result<Vec<uuid::Uuid>, StoreError> {
-        let (visitor, customer) = match subject {
-            Subject::Visitor(visitor) => (Some(visitor.0), None),
-            Subject::Customer(customer) => (None, Some(customer.as_str())),
-        };
-        let rows = sqlx::query(
-            "SELECT DISTINCT visitor_id FROM events WHERE site_id = $1 \
-             AND (visitor_id = $2 OR customer_id = $3) ORDER BY visitor_id",
-        )
-        .bind(site.id)
-        .bind(visitor)
-        .bind(customer)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut visitors: Vec<uuid::Uuid> = rows.iter().map(|row| row.get(0)).collect();
-        visitors.sort();
-        Ok(visitors)
-    }
-
     async fn held_events(
         &self,
         site: &Site,
-        visitors: &[uuid::Uuid],
+        subject: &Subject,
     ) -> Result<Vec<HeldEvent>, StoreError> {
-        let mut events: Vec<HeldEvent> = sqlx::query_as(
+        let (visitor, customer) = subject_parameters(subject);
+        let sql = format!(
             "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
-             name, url, score::BIGINT AS score, comment, customer_id AS customer, traits \
-             FROM events WHERE site_id = $1 AND visitor_id = ANY($2)",
-        )
-        .bind(site.id)
-        .bind(visitors)
-        .fetch_all(&self.pool)
-        .await?;
-        events.sort_by_key(|event| (event.at, event.id));
-        Ok(events)
+             name, url, score::BIGINT AS score, comment, customer_id AS customer, traits FROM events WHERE {} \
+             ORDER BY occurred_at, event_id",
+            subject_condition(subject, |n| format!("${n}"))
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(site.id)
+            .bind(visitor)
+            .bind(customer)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
-    async fn erase_visitors(
-        &self,
-        site: &Site,
-        visitors: &[uuid::Uuid],
-    ) -> Result<Erased, StoreError> {
+    async fn erase(&self, site: &Site, subject: &Subject) -> Result<Erased, StoreError> {
+        let (visitor, customer) = subject_parameters(subject);
+        let sql = format!(
+            "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, score::BIGINT AS score, name",
+            subject_condition(subject, |n| format!("${n}"))
+        );
         let mut tx = self.pool.begin().await?;
         // The rows this statement deletes are exactly the rows it returns, so the rollups lose
         // what the table loses even while collectors insert concurrently.
-        let deleted: Vec<ErasedRow> = sqlx::query_as(
-            "DELETE FROM events WHERE site_id = $1 AND visitor_id = ANY($2) \
-             RETURNING visitor_id, kind, occurred_at, score::BIGINT AS score, name",
-        )
-        .bind(site.id)
-        .bind(visitors)
-        .fetch_all(&mut *tx)
-        .await?;
+        let deleted: Vec<ErasedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(site.id)
+            .bind(visitor)
+            .bind(customer)
+            .fetch_all(&mut *tx)
+            .await?;
         let (deltas, erased) = erased_deltas(site.id, &deleted)?;
         apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
         tx.commit().await?;

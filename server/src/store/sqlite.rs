@@ -19,7 +19,7 @@ use super::{
     KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
     TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
     now_millis, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
-    tallies_by_index, tally_scores,
+    subject_condition, subject_parameters, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -261,81 +261,41 @@ impl Store for SqliteStore {
             .map(|site| Authorized { site, scope }))
     }
 
-    async fn visitors_of(
-        &self,
-        site: &Site,
-        subject: &Subject,
-    ) -> Result<Vec<uuid::Uuid>, StoreError> {
-        let rows = match subject {
-            Subject::Visitor(visitor) => {
-                sqlx::query("SELECT DISTINCT visitor_id FROM events WHERE site_id = ? AND visitor_id = ?")
-                    .bind(site.id)
-                    .bind(visitor.0)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            Subject::Customer(customer) => {
-                sqlx::query(
-                    "SELECT DISTINCT visitor_id FROM events WHERE site_id = ? AND customer_id = ? ORDER BY visitor_id",
-                )
-                .bind(site.id)
-                .bind(customer.as_str())
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        let mut visitors: Vec<uuid::Uuid> = rows.iter().map(|row| row.get(0)).collect();
-        visitors.sort();
-        Ok(visitors)
-    }
-
     async fn held_events(
         &self,
         site: &Site,
-        visitors: &[uuid::Uuid],
+        subject: &Subject,
     ) -> Result<Vec<HeldEvent>, StoreError> {
-        let mut events = Vec::new();
-        for chunk in visitors.chunks(500) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
-                 name, url, score, comment, customer_id AS customer, traits FROM events WHERE site_id = ",
-            );
-            query.push_bind(site.id).push(" AND visitor_id IN ");
-            query.push_tuples(chunk, |mut tuple, visitor| {
-                tuple.push_bind(*visitor);
-            });
-            events.extend(
-                query
-                    .build_query_as::<HeldEvent>()
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
-        }
-        events.sort_by_key(|event| (event.at, event.id));
-        Ok(events)
+        let (visitor, customer) = subject_parameters(subject);
+        let sql = format!(
+            "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
+             name, url, score, comment, customer_id AS customer, traits FROM events WHERE {} \
+             ORDER BY occurred_at, event_id",
+            subject_condition(subject, |n| format!("?{n}"))
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(site.id)
+            .bind(visitor)
+            .bind(customer)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
-    async fn erase_visitors(
-        &self,
-        site: &Site,
-        visitors: &[uuid::Uuid],
-    ) -> Result<Erased, StoreError> {
+    async fn erase(&self, site: &Site, subject: &Subject) -> Result<Erased, StoreError> {
+        let (visitor, customer) = subject_parameters(subject);
+        let sql = format!(
+            "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, score, name",
+            subject_condition(subject, |n| format!("?{n}"))
+        );
         let mut tx = self.writer.begin().await?;
-        let mut deleted = Vec::new();
-        for chunk in visitors.chunks(500) {
-            let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM events WHERE site_id = ");
-            delete.push_bind(site.id).push(" AND visitor_id IN ");
-            delete.push_tuples(chunk, |mut tuple, visitor| {
-                tuple.push_bind(*visitor);
-            });
-            delete.push(" RETURNING visitor_id, kind, occurred_at, score, name");
-            deleted.extend(
-                delete
-                    .build_query_as::<ErasedRow>()
-                    .fetch_all(&mut *tx)
-                    .await?,
-            );
-        }
+        // The rows this statement deletes are exactly the rows it returns, so the rollups lose
+        // what the table loses even while collectors insert concurrently.
+        let deleted: Vec<ErasedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(site.id)
+            .bind(visitor)
+            .bind(customer)
+            .fetch_all(&mut *tx)
+            .await?;
         let (deltas, erased) = erased_deltas(site.id, &deleted)?;
         apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
         tx.commit().await?;

@@ -125,7 +125,8 @@ async fn the_logs_hold_no_comment_customer_visitor_address_or_key() {
             .json(&json!({ "customer": customer }))
             .send()
     };
-    assert_eq!(keyed("export", &read_key).await.unwrap().status(), 200);
+    assert_eq!(keyed("export", &read_key).await.unwrap().status(), 403);
+    assert_eq!(keyed("export", &admin_key).await.unwrap().status(), 200);
     assert_eq!(keyed("erase", &read_key).await.unwrap().status(), 403);
     assert_eq!(keyed("erase", &admin_key).await.unwrap().status(), 200);
     let report = client

@@ -10,7 +10,8 @@ on_every_backend!(
     an_export_holds_everything_a_visitor_sent_and_nothing_of_others,
     an_export_by_customer_gathers_every_visitor_identified_as_them,
     an_erasure_removes_the_events_and_their_share_of_the_reports,
-    an_erasure_needs_an_admin_key_of_that_very_site,
+    privacy_requests_need_an_admin_key_of_that_very_site,
+    a_shared_browser_keeps_other_customers_identities_out_of_an_export_and_an_erasure,
     privacy_requests_refuse_bad_bodies,
     a_revoked_key_is_refused_at_once,
 );
@@ -39,7 +40,8 @@ impl TestApp {
     }
 
     async fn export(&self, body: &Value) -> Value {
-        let response = self.privacy("export", &self.api_key, body).await;
+        let admin = self.create_key(KeyScope::Admin).await;
+        let response = self.privacy("export", &admin, body).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
@@ -198,16 +200,19 @@ async fn an_erasure_removes_the_events_and_their_share_of_the_reports(app: TestA
     );
 }
 
-async fn an_erasure_needs_an_admin_key_of_that_very_site(app: TestApp) {
+async fn privacy_requests_need_an_admin_key_of_that_very_site(app: TestApp) {
     let visitor = event_id();
     store(&app, from_visitor(&visitor, vec![response(5, noon())])).await;
     let subject = json!({ "visitor": visitor });
 
+    // A report reader's key sees no comments and erases nothing.
     let read_key = app.api_key.clone();
-    let code = error_code(app.privacy("erase", &read_key, &subject).await, 403).await;
-    assert_eq!(code, "forbidden");
-    let code = error_code(app.privacy("erase", "tsk_wrong", &subject).await, 401).await;
-    assert_eq!(code, "unauthorized");
+    for action in ["erase", "export"] {
+        let code = error_code(app.privacy(action, &read_key, &subject).await, 403).await;
+        assert_eq!(code, "forbidden", "{action}");
+        let code = error_code(app.privacy(action, "tsk_wrong", &subject).await, 401).await;
+        assert_eq!(code, "unauthorized", "{action}");
+    }
 
     let (_, other_site_key) = app.create_site("other").await;
     let other_admin = app.create_key_for("other", KeyScope::Admin).await;
@@ -218,6 +223,69 @@ async fn an_erasure_needs_an_admin_key_of_that_very_site(app: TestApp) {
         }
     }
     assert_eq!(app.nps("").await["responses"], 1, "nothing was erased");
+}
+
+async fn a_shared_browser_keeps_other_customers_identities_out_of_an_export_and_an_erasure(
+    app: TestApp,
+) {
+    let admin = app.create_key(KeyScope::Admin).await;
+    // One family computer: Anna and then Ben sign in on it; Ben also uses his own phone.
+    let (family, bens_phone) = (event_id(), event_id());
+    let anna_signs_in = identify("anna@example.com", noon());
+    let ben_signs_in = identify("ben@example.com", noon() + 60_000);
+    store(
+        &app,
+        from_visitor(
+            &family,
+            vec![
+                anna_signs_in.clone(),
+                response(9, noon()),
+                ben_signs_in.clone(),
+            ],
+        ),
+    )
+    .await;
+    store(
+        &app,
+        from_visitor(
+            &bens_phone,
+            vec![identify("ben@example.com", noon()), response(3, noon())],
+        ),
+    )
+    .await;
+
+    let annas = app.export(&json!({ "customer": "anna@example.com" })).await;
+    let ids: Vec<&Value> = annas["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| &event["id"])
+        .collect();
+    assert_eq!(annas["visitors"], json!([family]));
+    assert!(ids.contains(&&anna_signs_in["id"]));
+    assert!(
+        !ids.contains(&&ben_signs_in["id"]),
+        "Ben's identity is not Anna's to see: {annas}"
+    );
+    assert!(!annas.to_string().contains("ben@example.com"));
+
+    let receipt: Value = app
+        .privacy("erase", &admin, &json!({ "customer": "anna@example.com" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        receipt["erased"],
+        json!({ "visitors": 1, "events": 2, "responses": 1 })
+    );
+    // Ben keeps his identity on the family computer and everything on his phone.
+    let bens = app.export(&json!({ "customer": "ben@example.com" })).await;
+    let mut visitors = [family.clone(), bens_phone.clone()];
+    visitors.sort();
+    assert_eq!(bens["visitors"], json!(visitors));
+    assert_eq!(bens["events"].as_array().unwrap().len(), 3, "{bens}");
+    assert_eq!(app.nps("").await["responses"], 1);
 }
 
 async fn privacy_requests_refuse_bad_bodies(app: TestApp) {

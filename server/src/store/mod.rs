@@ -176,7 +176,8 @@ pub struct Authorized {
 /// placeholder style `placeholder` writes (`?1` for SQLite, `$1` for PostgreSQL). Both
 /// parameters are always bound so one statement serves either kind of subject; the unused one
 /// is null and tested as such.
-fn subject_condition(subject: &Subject, placeholder: fn(u8) -> String) -> String {
+fn subject_condition(subject: &Subject, dialect: &Dialect) -> String {
+    let placeholder = dialect.placeholder;
     let (site, visitor, customer) = (placeholder(1), placeholder(2), placeholder(3));
     match subject {
         Subject::Visitor(_) => {
@@ -188,6 +189,47 @@ fn subject_condition(subject: &Subject, placeholder: fn(u8) -> String) -> String
              AND (customer_id IS NULL OR customer_id = {customer})"
         ),
     }
+}
+
+/// What differs between the backends in the statements written once, here, for both.
+struct Dialect {
+    /// The `n`th bound parameter: `?n` or `$n`.
+    placeholder: fn(u8) -> String,
+    /// The score column as a 64-bit integer (PostgreSQL stores a `SMALLINT`).
+    score: &'static str,
+}
+
+/// SQLite's way of writing the shared statements.
+const SQLITE: Dialect = Dialect {
+    placeholder: |n| format!("?{n}"),
+    score: "score",
+};
+
+/// PostgreSQL's way of writing the shared statements.
+const POSTGRES: Dialect = Dialect {
+    placeholder: |n| format!("${n}"),
+    score: "score::BIGINT AS score",
+};
+
+/// The query behind [`Store::held_events`]; bind the site and [`subject_parameters`].
+fn held_events_sql(subject: &Subject, dialect: &Dialect) -> String {
+    format!(
+        "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
+         name, url, {}, comment, customer_id AS customer, traits FROM events WHERE {} \
+         ORDER BY occurred_at, event_id",
+        dialect.score,
+        subject_condition(subject, dialect)
+    )
+}
+
+/// The statement behind [`Store::erase`]: it deletes what [`held_events_sql`] selects and returns
+/// what the rollups must lose.
+fn erase_sql(subject: &Subject, dialect: &Dialect) -> String {
+    format!(
+        "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, {}, name",
+        subject_condition(subject, dialect),
+        dialect.score
+    )
 }
 
 /// The visitor and customer ids to bind as parameters 2 and 3 of [`subject_condition`].

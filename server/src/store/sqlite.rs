@@ -16,10 +16,10 @@
 
 use super::{
     ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
-    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, Store, StoreError, StoredBatch, Subject,
-    TimeRange, TouchpointCount, attach_origins, erased_deltas, event_rows, merge_touchpoint_counts,
-    now_millis, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
-    subject_condition, subject_parameters, tallies_by_index, tally_scores,
+    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject,
+    TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas, event_rows,
+    held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour,
+    stored_scope, stored_site_key, subject_parameters, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -267,12 +267,7 @@ impl Store for SqliteStore {
         subject: &Subject,
     ) -> Result<Vec<HeldEvent>, StoreError> {
         let (visitor, customer) = subject_parameters(subject);
-        let sql = format!(
-            "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
-             name, url, score, comment, customer_id AS customer, traits FROM events WHERE {} \
-             ORDER BY occurred_at, event_id",
-            subject_condition(subject, |n| format!("?{n}"))
-        );
+        let sql = held_events_sql(subject, &SQLITE);
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(site.id)
             .bind(visitor)
@@ -283,10 +278,7 @@ impl Store for SqliteStore {
 
     async fn erase(&self, site: &Site, subject: &Subject) -> Result<Erased, StoreError> {
         let (visitor, customer) = subject_parameters(subject);
-        let sql = format!(
-            "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, score, name",
-            subject_condition(subject, |n| format!("?{n}"))
-        );
+        let sql = erase_sql(subject, &SQLITE);
         let mut tx = self.writer.begin().await?;
         // The rows this statement deletes are exactly the rows it returns, so the rollups lose
         // what the table loses even while collectors insert concurrently.

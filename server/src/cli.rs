@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use serde_json::json;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -15,6 +16,9 @@ use touchstone_server::privacy;
 use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, KeyToRevoke, NewApiKey, NewSite, Store, Subject};
+use touchstone_server::survey;
+use touchstone_shared::eligibility::Trigger;
+use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::VisitorId;
 use touchstone_shared::{CustomerId, SiteKey};
 
@@ -57,6 +61,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Choose which surveys a site runs, when, in which words and looks.
+    #[command(subcommand)]
+    Survey(SurveyCommand),
     /// Export or erase everything held about a visitor or a customer.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
@@ -173,6 +180,35 @@ impl From<Scope> for KeyScope {
 }
 
 #[derive(Debug, Subcommand)]
+enum SurveyCommand {
+    /// Replace a site's survey configuration with a TOML file (see the README); every collector
+    /// serves it from the next request on, and browsers pick it up within five minutes.
+    Set {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// The TOML file; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print the configuration a site runs (its own, or the defaults), as TOML.
+    Show {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// Print JSON, as the widget reads it, instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a TOML file without storing it, and say what it asks for.
+    Check {
+        /// The TOML file; `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum PrivacyCommand {
     /// Print, as JSON, everything held about a visitor or a customer.
     Export(SubjectArgs),
@@ -282,6 +318,42 @@ impl Cli {
                     }
                 }
             }
+            Command::Survey(command) => match command {
+                SurveyCommand::Check { file } => {
+                    let surveys = read_surveys(&file)?;
+                    print!("{}", describe_surveys(&surveys));
+                    Ok(())
+                }
+                SurveyCommand::Set { site, file } => {
+                    let surveys = read_surveys(&file)?;
+                    let store = open(&self.database_url).await?;
+                    let site = existing_site(store.as_ref(), &site).await?;
+                    store.set_site_surveys(&site, &surveys).await?;
+                    print!("{}", describe_surveys(&surveys));
+                    println!(
+                        "Stored for {}. Collectors serve it now; browsers pick it up within five minutes.",
+                        site.key
+                    );
+                    Ok(())
+                }
+                SurveyCommand::Show { site, json } => {
+                    let store = open(&self.database_url).await?;
+                    let site = existing_site(store.as_ref(), &site).await?;
+                    if store.site_surveys(&site).await?.is_none() {
+                        eprintln!(
+                            "{} has no configuration of its own; it runs the defaults:",
+                            site.key
+                        );
+                    }
+                    let surveys = survey::surveys_of(store.as_ref(), &site).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&surveys)?);
+                    } else {
+                        print!("{}", toml::to_string_pretty(&surveys)?);
+                    }
+                    Ok(())
+                }
+            },
             Command::Privacy(command) => {
                 let store = open(&self.database_url).await?;
                 match command {
@@ -492,6 +564,45 @@ async fn revoke_key(store: &dyn Store, site: &str, key: &str) -> Result<()> {
         println!("That key was already revoked.");
     }
     Ok(())
+}
+
+/// A survey configuration from a TOML file, or standard input for `-`.
+fn read_surveys(file: &std::path::Path) -> Result<SiteSurveys> {
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin().take(survey::MAX_CONFIG_BYTES as u64 + 1))?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    survey::from_toml(&text).map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))
+}
+
+/// One line per survey: what it asks for, in words.
+fn describe_surveys(surveys: &SiteSurveys) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    for survey in surveys.surveys() {
+        let targeting = &survey.targeting;
+        let trigger = match &targeting.trigger {
+            Trigger::PageViews { count } => format!("from page view {count} of a session"),
+            Trigger::Touchpoint { name } => format!("once a visitor reaches {name}"),
+            Trigger::TimeOnPage { seconds } => format!("after {seconds} s on a page"),
+            Trigger::Manual => "only when the page calls touchstone('show')".to_owned(),
+        };
+        let pages = if targeting.pages.is_empty() {
+            "any page".to_owned()
+        } else {
+            format!("{} page patterns", targeting.pages.len())
+        };
+        let _ = writeln!(
+            text,
+            "{}: {}% of visitors, {trigger}, on {pages}; again after {} days (answered) or {} days (dismissed)",
+            survey.id,
+            targeting.sample.value(),
+            targeting.recontact_days_after_answer,
+            targeting.recontact_days_after_dismissal,
+        );
+    }
+    text
 }
 
 async fn existing_site(store: &dyn Store, site: &str) -> Result<Site> {

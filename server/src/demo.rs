@@ -17,8 +17,12 @@ use crate::store::{IncomingBatch, Store, StoreError};
 use jiff::Timestamp;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use touchstone_shared::wire::{Event, EventId, Timestamp as EventTime, VisitorId};
-use touchstone_shared::{Category, Comment, PageUrl, Score, TouchpointName};
+use touchstone_shared::wire::{
+    DeviceClass, Event, EventId, Timestamp as EventTime, Utm, VisitorId,
+};
+use touchstone_shared::{
+    CampaignTag, Category, Comment, Language, PageUrl, Score, SurveyId, TouchpointName,
+};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -26,6 +30,24 @@ const DAY: i64 = 24 * HOUR;
 /// Events per call to `store_batches`: large groups keep seeding fast (one commit, one fsync
 /// each) while a group's rows stay well within memory.
 const GROUP_EVENTS: usize = 20_000;
+
+/// Where visits come from, by weight.
+const SOURCES: [(&str, u32); 4] = [
+    ("direct", 45),
+    ("search", 25),
+    ("newsletter", 15),
+    ("social", 15),
+];
+
+/// The languages respondents answer in, by weight.
+const LANGUAGES: [(&str, u32); 5] = [("en", 70), ("fr", 10), ("de", 10), ("es", 7), ("ar", 3)];
+
+/// The devices respondents answer on, by weight.
+const DEVICES: [(DeviceClass, u32); 3] = [
+    (DeviceClass::Mobile, 55),
+    (DeviceClass::Tablet, 10),
+    (DeviceClass::Desktop, 35),
+];
 
 /// How much traffic each UTC hour of the day gets, relative to the others.
 const HOURLY_TRAFFIC: [u32; 24] = [
@@ -177,15 +199,8 @@ impl Visits {
     }
 
     fn hour_of_day(&mut self) -> i64 {
-        let total: u32 = HOURLY_TRAFFIC.iter().sum();
-        let mut pick = self.rng.random_range(0..total);
-        for (hour, weight) in HOURLY_TRAFFIC.iter().enumerate() {
-            if pick < *weight {
-                return hour as i64;
-            }
-            pick -= weight;
-        }
-        unreachable!("the pick is below the total of the weights")
+        let hours: Vec<(i64, u32)> = (0..).zip(HOURLY_TRAFFIC).collect();
+        self.pick(&hours)
     }
 
     /// One visitor's journey from `arrival`, and perhaps their answer. `progress` (0 to 1) is
@@ -198,6 +213,7 @@ impl Visits {
         };
         let mut journey = Journey::default();
         self.page(&mut walk, "/shop/", None);
+        self.arrive_from_somewhere(&mut walk.events[0]);
         for _ in 0..self.rng.random_range(0..=3) {
             self.page(&mut walk, "/shop/product.html", None);
         }
@@ -230,11 +246,16 @@ impl Visits {
             walk.at += self.rng.random_range(5_000..60_000);
             let score = self.score(&journey, progress);
             let comment = self.comment(score.category());
+            let language = self.pick(&LANGUAGES);
+            let device = self.pick(&DEVICES);
             walk.events.push(Event::Response {
                 id: EventId(self.next_uuid()),
                 at: event_time(walk.at),
                 score,
                 comment,
+                survey: SurveyId::default(),
+                language: Some(Language::parse(language).expect("the demo's languages are valid")),
+                device: Some(device),
             });
         }
         IncomingBatch {
@@ -243,6 +264,50 @@ impl Visits {
             events: walk.events,
             received_at: walk.at,
         }
+    }
+
+    /// Where the visit came from, set on its first touchpoint as the widget does: typed in,
+    /// a search engine, the newsletter, or a social network's paid campaign.
+    fn arrive_from_somewhere(&mut self, first: &mut Event) {
+        let Event::Touchpoint { referrer, utm, .. } = first else {
+            return;
+        };
+        let tag = |text: &str| Some(CampaignTag::parse(text).expect("the demo's tags are valid"));
+        let page = |url: &str| Some(PageUrl::parse(url).expect("the demo's referrers are valid"));
+        match self.pick(&SOURCES) {
+            "search" => *referrer = page("https://www.google.com/"),
+            "newsletter" => {
+                *utm = Some(Utm {
+                    source: tag("newsletter"),
+                    medium: tag("email"),
+                    campaign: tag("autumn-sale"),
+                    ..Utm::default()
+                });
+            }
+            "social" => {
+                *referrer = page("https://social.example/");
+                *utm = Some(Utm {
+                    source: tag("social"),
+                    medium: tag("paid"),
+                    campaign: tag("brand-awareness"),
+                    ..Utm::default()
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// One of `choices`, drawn by weight.
+    fn pick<T: Copy>(&mut self, choices: &[(T, u32)]) -> T {
+        let total: u32 = choices.iter().map(|(_, weight)| weight).sum();
+        let mut draw = self.rng.random_range(0..total);
+        for (choice, weight) in choices {
+            if draw < *weight {
+                return *choice;
+            }
+            draw -= weight;
+        }
+        unreachable!("the draw is below the total of the weights")
     }
 
     /// A page view of `path`, and the named moment on it.
@@ -263,6 +328,8 @@ impl Visits {
             at: event_time(walk.at),
             name: TouchpointName::parse(name).expect("the demo's touchpoint names are valid"),
             url,
+            referrer: None,
+            utm: None,
         });
         walk.at += self.rng.random_range(2_000..90_000);
     }

@@ -81,6 +81,26 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A JSON request body actix could not read, as one of our errors: `limit` is the largest body
+/// the route takes, `expected` tells the client what to send instead.
+pub fn json_body_error(
+    error: actix_web::error::JsonPayloadError,
+    limit: usize,
+    expected: &str,
+) -> ApiError {
+    use actix_web::error::JsonPayloadError;
+    match error {
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge(limit)
+        }
+        JsonPayloadError::Deserialize(error) if error.is_data() => {
+            ApiError::InvalidRequest(format!("{error}; {expected}"))
+        }
+        other => ApiError::MalformedJson(other.to_string()),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -19,4 +19,5 @@ pub mod site;
 pub mod site_cache;
 pub mod startup;
 pub mod store;
+pub mod survey;
 pub mod trend;

@@ -160,6 +160,19 @@ pub struct Targeting {
     pub recontact_days_after_dismissal: u16,
 }
 
+impl Targeting {
+    /// Every visitor, on every page, once `trigger` happens, with the default recontact periods.
+    pub fn new(trigger: Trigger) -> Self {
+        Targeting {
+            sample: Percent::ALL,
+            trigger,
+            pages: Vec::new(),
+            recontact_days_after_answer: default_days_after_answer(),
+            recontact_days_after_dismissal: default_days_after_dismissal(),
+        }
+    }
+}
+
 fn all_visitors() -> Percent {
     Percent::ALL
 }

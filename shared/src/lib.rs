@@ -10,6 +10,7 @@ pub mod eligibility;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod score;
+pub mod survey;
 pub mod tally;
 pub mod text;
 pub mod wire;
@@ -17,5 +18,6 @@ pub mod wire;
 pub use score::{Category, Score, ScoreError};
 pub use tally::{CONFIDENCE_LEVEL, Interval, NpsSummary, SMALL_SAMPLE_BELOW, Tally};
 pub use text::{
-    Comment, CustomerId, PageUrl, SiteKey, TextError, TouchpointName, TraitName, TraitValue,
+    CampaignTag, Comment, CustomerId, Language, PageUrl, SiteKey, SurveyId, SurveyText, TextError,
+    TouchpointName, TraitName, TraitValue,
 };

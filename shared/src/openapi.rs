@@ -6,7 +6,11 @@
 //! schemas are written here, from the same constants the parsers check against.
 
 use crate::score::Score;
-use crate::text::{Comment, CustomerId, PageUrl, SiteKey, TouchpointName, TraitName, TraitValue};
+use crate::survey::Colour;
+use crate::text::{
+    CampaignTag, Comment, CustomerId, Language, PageUrl, SiteKey, SurveyId, SurveyText,
+    TouchpointName, TraitName, TraitValue,
+};
 use crate::wire::{Event, EventBatch, Timestamp, Traits};
 use utoipa::openapi::schema::{
     ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
@@ -133,6 +137,49 @@ schema!(
 );
 
 schema!(
+    SurveyId,
+    name(
+        TouchpointName::MAX_CHARS,
+        "Which survey, such as `nps`: the touchpoint name rule. Answers that name none belong to `nps`."
+    )
+);
+
+schema!(
+    CampaignTag,
+    text(
+        CampaignTag::MAX_CHARS,
+        "A `utm_*` value of the landing page: trimmed, one line (no control characters)."
+    )
+);
+
+schema!(
+    Language,
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[A-Za-z]{2,3}([-_].*)?$"))
+        .description(Some(
+            "A BCP 47 language tag such as `fr` or `pt-BR`; only the primary language \
+             (lower case) is kept."
+        ))
+);
+
+schema!(
+    SurveyText,
+    text(
+        SurveyText::MAX_CHARS,
+        "Words the site owner gives a survey: trimmed, one line, shown as text, never HTML."
+    )
+);
+
+schema!(
+    Colour,
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"))
+        .description(Some("A CSS colour written #rgb or #rrggbb."))
+);
+
+schema!(
     EventBatch,
     ArrayBuilder::new()
         .items(Ref::from_schema_name(Event::name()))
@@ -182,8 +229,9 @@ mod tests {
     proptest! {
         #[test]
         fn name_and_key_patterns_agree_with_the_parsers(text in "[A-Za-z0-9_.\\- é]{0,70}") {
-            let cases: [(Regex, bool); 3] = [
+            let cases: [(Regex, bool); 4] = [
                 (pattern_of::<TouchpointName>(), TouchpointName::parse(&text).is_ok()),
+                (pattern_of::<SurveyId>(), SurveyId::parse(&text).is_ok()),
                 (pattern_of::<TraitName>(), TraitName::parse(&text).is_ok()),
                 (pattern_of::<SiteKey>(), SiteKey::parse(&text).is_ok()),
             ];

@@ -1,4 +1,5 @@
-//! Strings that carry a rule: site keys, touchpoint names, page URLs and comments.
+//! Strings that carry a rule: site keys, touchpoint, trait and survey names, page URLs,
+//! comments, customer ids, campaign tags, languages and the texts owners give their surveys.
 //!
 //! Each type can only be made by parsing, so anything holding one has already passed the rule.
 //! All of them refuse the NUL character, which PostgreSQL cannot store in text.
@@ -109,19 +110,7 @@ impl TouchpointName {
 
     /// Checks `text` against the touchpoint name rule.
     pub fn parse(text: &str) -> Result<Self, TextError> {
-        const WHAT: &str = "a touchpoint name";
-        check_length(WHAT, text, Self::MAX_CHARS)?;
-        let mut bytes = text.bytes();
-        let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
-        let rest_allowed = bytes.all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        });
-        if !(starts_with_letter && rest_allowed) {
-            return Err(TextError::Invalid {
-                what: WHAT,
-                rule: "must start with a lower-case letter and contain only a-z, 0-9, '_', '.' and '-'",
-            });
-        }
+        check_name("a touchpoint name", text)?;
         Ok(TouchpointName(text.to_owned()))
     }
 
@@ -240,21 +229,8 @@ text_type!(TraitName);
 impl TraitName {
     /// Checks `text` against the trait name rule.
     pub fn parse(text: &str) -> Result<Self, TextError> {
-        TouchpointName::parse(text)
-            .map(|name| TraitName(name.0))
-            .map_err(|error| match error {
-                TextError::Empty { .. } => TextError::Empty {
-                    what: "a trait name",
-                },
-                TextError::TooLong { max, .. } => TextError::TooLong {
-                    what: "a trait name",
-                    max,
-                },
-                TextError::Invalid { rule, .. } => TextError::Invalid {
-                    what: "a trait name",
-                    rule,
-                },
-            })
+        check_name("a trait name", text)?;
+        Ok(TraitName(text.to_owned()))
     }
 }
 
@@ -273,6 +249,111 @@ impl TraitValue {
         let trimmed = text.trim();
         check_plain_text("a trait value", trimmed, Self::MAX_CHARS)?;
         Ok(TraitValue(trimmed.to_owned()))
+    }
+}
+
+/// Which survey an answer, a showing or a dismissal belongs to, such as `nps` or
+/// `checkout_nps`: the touchpoint name rule, 1 to 64 characters.
+///
+/// Answers from widgets that predate surveys belong to [`SurveyId::DEFAULT`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SurveyId(String);
+text_type!(SurveyId);
+
+impl SurveyId {
+    /// The survey every site has until its owner configures others.
+    pub const DEFAULT: &'static str = "nps";
+
+    /// Checks `text` against the survey id rule.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        check_name("a survey id", text)?;
+        Ok(SurveyId(text.to_owned()))
+    }
+}
+
+impl Default for SurveyId {
+    fn default() -> Self {
+        SurveyId(Self::DEFAULT.to_owned())
+    }
+}
+
+/// A campaign tag from a landing page's `utm_*` parameters (`newsletter`, `spring-sale`):
+/// trimmed, 1 to 128 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CampaignTag(String);
+text_type!(CampaignTag);
+
+impl CampaignTag {
+    /// The longest tag kept, in characters.
+    pub const MAX_CHARS: usize = 128;
+
+    /// Trims `text` and checks its length and characters.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        check_plain_text("a campaign tag", trimmed, Self::MAX_CHARS)?;
+        Ok(CampaignTag(trimmed.to_owned()))
+    }
+}
+
+/// A language, as the primary subtag of a BCP 47 tag in lower case: `fr` for `fr-CA`, `ar` for
+/// `ar-EG`. Reports segment by language, not by region, so the region is dropped at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Language(String);
+text_type!(Language);
+
+impl Language {
+    /// Reads a BCP 47 tag (`de`, `pt-BR`, `zh-Hant-TW`) and keeps its primary language.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        const WHAT: &str = "a language";
+        let primary = text.trim().split(['-', '_']).next().unwrap_or_default();
+        check_length(WHAT, primary, 3)?;
+        if primary.len() < 2 || !primary.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(TextError::Invalid {
+                what: WHAT,
+                rule: "must start with a language code of two or three letters, like en or pt-BR",
+            });
+        }
+        Ok(Language(primary.to_ascii_lowercase()))
+    }
+}
+
+/// Words the site owner gives a survey (a question, a label, a thank-you): trimmed, 1 to 500
+/// characters, no control characters. Always shown as text, never as HTML.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SurveyText(String);
+text_type!(SurveyText);
+
+impl SurveyText {
+    /// The longest text, in characters.
+    pub const MAX_CHARS: usize = 500;
+
+    /// Trims `text` and checks its length and characters.
+    pub fn parse(text: &str) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        check_plain_text("a survey text", trimmed, Self::MAX_CHARS)?;
+        Ok(SurveyText(trimmed.to_owned()))
+    }
+}
+
+/// The rule every name in the journey follows (touchpoints, traits, surveys): 1 to 64
+/// characters, a lower-case letter, then lower-case letters, digits, `_`, `.` or `-`.
+fn check_name(what: &'static str, text: &str) -> Result<(), TextError> {
+    check_length(what, text, TouchpointName::MAX_CHARS)?;
+    let mut bytes = text.bytes();
+    let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+    let rest_allowed = bytes
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    if starts_with_letter && rest_allowed {
+        Ok(())
+    } else {
+        Err(TextError::Invalid {
+            what,
+            rule: "must start with a lower-case letter and contain only a-z, 0-9, '_', '.' and '-'",
+        })
     }
 }
 
@@ -442,6 +523,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn survey_ids_follow_the_name_rule_and_default_to_nps() {
+        assert_eq!(SurveyId::default().as_str(), "nps");
+        assert!(SurveyId::parse("checkout_nps").is_ok());
+        assert_eq!(
+            SurveyId::parse("NPS").unwrap_err().to_string(),
+            "a survey id must start with a lower-case letter and contain only a-z, 0-9, '_', '.' and '-'"
+        );
+        assert!(SurveyId::parse(&"s".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn languages_keep_the_primary_subtag_in_lower_case() {
+        for (tag, language) in [
+            ("en", "en"),
+            ("fr-CA", "fr"),
+            ("pt_BR", "pt"),
+            ("AR", "ar"),
+            ("zh-Hant-TW", "zh"),
+            ("fil", "fil"),
+        ] {
+            assert_eq!(Language::parse(tag).unwrap().as_str(), language, "{tag}");
+        }
+        for bad in ["", "e", "engl", "e1", "-en", "ع"] {
+            assert!(Language::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn campaign_tags_and_survey_texts_are_single_trimmed_lines() {
+        assert_eq!(
+            CampaignTag::parse(" spring sale ").unwrap().as_str(),
+            "spring sale"
+        );
+        assert!(CampaignTag::parse("a\nb").is_err());
+        assert!(CampaignTag::parse(&"t".repeat(129)).is_err());
+        assert_eq!(
+            SurveyText::parse(" <b>How likely</b>? ").unwrap().as_str(),
+            "<b>How likely</b>?"
+        );
+        assert!(SurveyText::parse("").is_err());
+        assert!(SurveyText::parse(&"x".repeat(501)).is_err());
+    }
+
     proptest! {
         #[test]
         fn parsers_never_panic(text in any::<String>()) {
@@ -449,6 +574,9 @@ mod tests {
             let _ = TouchpointName::parse(&text);
             let _ = PageUrl::parse(&text);
             let _ = Comment::parse_optional(&text);
+            let _ = Language::parse(&text);
+            let _ = CampaignTag::parse(&text);
+            let _ = SurveyText::parse(&text);
         }
 
         #[test]

@@ -6,14 +6,28 @@
 //!
 //! ```json
 //! {"site": "demo", "visitor": "0b7c…", "events": [
-//!   {"type": "touchpoint", "id": "5f0e…", "at": 1763900000000, "name": "page_view", "url": "https://shop.example/"},
-//!   {"type": "response", "id": "9a41…", "at": 1763900004000, "score": 9, "comment": "Quick delivery"},
+//!   {"type": "touchpoint", "id": "5f0e…", "at": 1763900000000, "name": "page_view", "url": "https://shop.example/",
+//!    "referrer": "https://news.example/", "utm": {"source": "newsletter", "campaign": "spring"}},
+//!   {"type": "shown", "id": "77aa…", "at": 1763900003000, "survey": "nps"},
+//!   {"type": "response", "id": "9a41…", "at": 1763900004000, "score": 9, "comment": "Quick delivery",
+//!    "survey": "nps", "language": "en", "device": "mobile"},
 //!   {"type": "identify", "id": "c3d2…", "at": 1763900005000, "customer": "cus_42", "traits": {"plan": "pro"}}
 //! ]}
 //! ```
+//!
+//! Fields added after the first widgets shipped are optional, and an answer without `survey`
+//! belongs to the default survey, `nps`:
+//!
+//! ```text
+//! touchpoint: referrer, utm (first touchpoint of a session)   response: survey, language, device
+//! shown, dismissal: the survey was shown, or closed without an answer
+//! ```
 
 use crate::score::Score;
-use crate::text::{Comment, CustomerId, PageUrl, SiteKey, TouchpointName, TraitName, TraitValue};
+use crate::text::{
+    CampaignTag, Comment, CustomerId, Language, PageUrl, SiteKey, SurveyId, TouchpointName,
+    TraitName, TraitValue,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -102,6 +116,12 @@ pub enum Event {
         name: TouchpointName,
         /// The page it happened on.
         url: PageUrl,
+        /// The page that sent the visitor here, on the first touchpoint of a session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        referrer: Option<PageUrl>,
+        /// The landing page's campaign parameters, on the first touchpoint of a session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        utm: Option<Utm>,
     },
     /// The visitor answered the survey.
     Response {
@@ -118,6 +138,33 @@ pub enum Event {
             deserialize_with = "blank_comment_is_none"
         )]
         comment: Option<Comment>,
+        /// Which survey was answered; [`SurveyId::DEFAULT`] when a widget does not say.
+        #[serde(default)]
+        survey: SurveyId,
+        /// The language the survey was shown in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<Language>,
+        /// The kind of device the visitor answered on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceClass>,
+    },
+    /// A survey appeared in front of the visitor (so reports can tell the response rate).
+    Shown {
+        /// The browser-made id of this event.
+        id: EventId,
+        /// When it appeared.
+        at: Timestamp,
+        /// Which survey.
+        survey: SurveyId,
+    },
+    /// The visitor closed a survey without answering it.
+    Dismissal {
+        /// The browser-made id of this event.
+        id: EventId,
+        /// When the visitor closed it.
+        at: Timestamp,
+        /// Which survey.
+        survey: SurveyId,
     },
     /// The website owner told the widget who the visitor is (`touchstone('identify', …)`), so
     /// this visitor's answers can be joined with the owner's customer data.
@@ -140,6 +187,8 @@ impl Event {
         match self {
             Event::Touchpoint { id, .. }
             | Event::Response { id, .. }
+            | Event::Shown { id, .. }
+            | Event::Dismissal { id, .. }
             | Event::Identify { id, .. } => *id,
         }
     }
@@ -149,8 +198,74 @@ impl Event {
         match self {
             Event::Touchpoint { at, .. }
             | Event::Response { at, .. }
+            | Event::Shown { at, .. }
+            | Event::Dismissal { at, .. }
             | Event::Identify { at, .. } => *at,
         }
+    }
+
+    /// When the event happened, to correct (the collector does not trust a wrong clock).
+    pub fn at_mut(&mut self) -> &mut Timestamp {
+        match self {
+            Event::Touchpoint { at, .. }
+            | Event::Response { at, .. }
+            | Event::Shown { at, .. }
+            | Event::Dismissal { at, .. }
+            | Event::Identify { at, .. } => at,
+        }
+    }
+}
+
+/// The kind of device, from the screen and the browser's own hints; never a fingerprint.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    /// A phone.
+    Mobile,
+    /// A tablet.
+    Tablet,
+    /// A desktop or laptop computer.
+    Desktop,
+}
+
+impl DeviceClass {
+    /// The name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceClass::Mobile => "mobile",
+            DeviceClass::Tablet => "tablet",
+            DeviceClass::Desktop => "desktop",
+        }
+    }
+}
+
+/// The `utm_*` parameters of the page a session landed on; at least one is present.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Utm {
+    /// `utm_source`: where the visitor came from (`newsletter`, `google`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<CampaignTag>,
+    /// `utm_medium`: the kind of channel (`email`, `cpc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<CampaignTag>,
+    /// `utm_campaign`: the campaign's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<CampaignTag>,
+    /// `utm_term`: the paid search term.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<CampaignTag>,
+    /// `utm_content`: which link or ad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<CampaignTag>,
+}
+
+impl Utm {
+    /// Whether no parameter is present.
+    pub fn is_empty(&self) -> bool {
+        self == &Utm::default()
     }
 }
 
@@ -342,6 +457,81 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_without_a_survey_belongs_to_the_default_survey() {
+        let json = request(&format!(
+            r#"{{"type":"response","id":"{EVENT}","at":1,"score":9}}"#
+        ));
+        let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
+        let Event::Response {
+            survey,
+            language,
+            device,
+            ..
+        } = &parsed.events.events()[0]
+        else {
+            panic!("not a response: {parsed:?}");
+        };
+        assert_eq!(survey.as_str(), "nps");
+        assert_eq!((language, device), (&None, &None));
+    }
+
+    #[test]
+    fn sessions_carry_their_source_and_answers_their_context() {
+        let json = request(&format!(
+            r#"{{"type":"touchpoint","id":"{EVENT}","at":1,"name":"page_view","url":"https://shop.example/",
+                 "referrer":"https://news.example/story?utm=x","utm":{{"source":"newsletter","campaign":" spring "}}}},
+               {{"type":"shown","id":"{EVENT}","at":2,"survey":"checkout"}},
+               {{"type":"dismissal","id":"{EVENT}","at":3,"survey":"checkout"}},
+               {{"type":"response","id":"{EVENT}","at":4,"score":3,"survey":"checkout","language":"fr-CA","device":"tablet"}}"#
+        ));
+        let parsed: CollectRequest = serde_json::from_str(&json).unwrap();
+        let events = parsed.events.events();
+        let Event::Touchpoint { referrer, utm, .. } = &events[0] else {
+            panic!("not a touchpoint: {:?}", events[0]);
+        };
+        assert_eq!(
+            referrer.as_ref().unwrap().as_str(),
+            "https://news.example/story"
+        );
+        let utm = utm.as_ref().unwrap();
+        assert_eq!(utm.source.as_ref().unwrap().as_str(), "newsletter");
+        assert_eq!(utm.campaign.as_ref().unwrap().as_str(), "spring");
+        assert_eq!(utm.medium, None);
+        assert!(matches!(&events[1], Event::Shown { survey, .. } if survey.as_str() == "checkout"));
+        assert!(
+            matches!(&events[2], Event::Dismissal { survey, .. } if survey.as_str() == "checkout")
+        );
+        let Event::Response {
+            language, device, ..
+        } = &events[3]
+        else {
+            panic!("not a response: {:?}", events[3]);
+        };
+        assert_eq!(language.as_ref().unwrap().as_str(), "fr");
+        assert_eq!(*device, Some(DeviceClass::Tablet));
+    }
+
+    #[test]
+    fn bad_context_is_refused() {
+        for event in [
+            r#""type":"touchpoint","name":"page_view","url":"https://a.example/","referrer":"android-app://x""#,
+            r#""type":"touchpoint","name":"page_view","url":"https://a.example/","utm":{"source":""}"#,
+            r#""type":"touchpoint","name":"page_view","url":"https://a.example/","utm":{"gclid":"x"}"#,
+            r#""type":"response","score":1,"survey":"Bad Survey""#,
+            r#""type":"response","score":1,"device":"fridge""#,
+            r#""type":"response","score":1,"language":"english""#,
+            r#""type":"shown""#,
+            r#""type":"dismissal","survey":"""#,
+        ] {
+            let json = request(&format!(r#"{{"id":"{EVENT}","at":1,{event}}}"#));
+            assert!(
+                serde_json::from_str::<CollectRequest>(&json).is_err(),
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
     fn blank_or_missing_comments_are_none() {
         for comment in [r#","comment":"   ""#, r#","comment":null"#, ""] {
             let json = request(&format!(
@@ -422,27 +612,61 @@ mod tests {
     fn events() -> impl Strategy<Value = Event> {
         let id = any::<u128>().prop_map(|n| EventId(Uuid::from_u128(n)));
         let at = (0..=Timestamp::MAX_MILLIS).prop_map(|ms| Timestamp::try_from(ms).unwrap());
+        let survey = "[a-z][a-z0-9_]{0,10}".prop_map(|id| SurveyId::parse(&id).unwrap());
+        let tag = proptest::option::of("[a-z][a-z -]{0,10}")
+            .prop_map(|tag| tag.map(|tag| CampaignTag::parse(&tag).unwrap()));
         let touchpoint = (
             id.clone(),
             at.clone(),
             "[a-z][a-z0-9_]{0,20}",
             "[a-z/]{0,30}",
+            proptest::option::of("[a-z/]{0,10}"),
+            proptest::option::of((tag.clone(), tag.clone(), tag)),
         )
-            .prop_map(|(id, at, name, path)| Event::Touchpoint {
+            .prop_map(|(id, at, name, path, referrer, utm)| Event::Touchpoint {
                 id,
                 at,
                 name: TouchpointName::parse(&name).unwrap(),
                 url: PageUrl::parse(&format!("https://shop.example/{path}")).unwrap(),
+                referrer: referrer
+                    .map(|path| PageUrl::parse(&format!("https://news.example/{path}")).unwrap()),
+                utm: utm.map(|(source, medium, campaign)| Utm {
+                    source,
+                    medium,
+                    campaign,
+                    ..Utm::default()
+                }),
             });
-        let response = (id, at, 0u8..=10, proptest::option::of("[^\0]{0,40}")).prop_map(
-            |(id, at, score, comment)| Event::Response {
-                id,
-                at,
-                score: Score::try_from(score).unwrap(),
-                comment: comment.and_then(|text| Comment::parse_optional(&text).unwrap()),
-            },
-        );
-        prop_oneof![touchpoint, response]
+        let device = prop_oneof![
+            Just(None),
+            Just(Some(DeviceClass::Mobile)),
+            Just(Some(DeviceClass::Desktop))
+        ];
+        let response = (
+            id.clone(),
+            at.clone(),
+            0u8..=10,
+            proptest::option::of("[^\0]{0,40}"),
+            survey.clone(),
+            proptest::option::of("[a-z]{2,3}"),
+            device,
+        )
+            .prop_map(|(id, at, score, comment, survey, language, device)| {
+                Event::Response {
+                    id,
+                    at,
+                    score: Score::try_from(score).unwrap(),
+                    comment: comment.and_then(|text| Comment::parse_optional(&text).unwrap()),
+                    survey,
+                    language: language.map(|code| Language::parse(&code).unwrap()),
+                    device,
+                }
+            });
+        let shown = (id.clone(), at.clone(), survey.clone())
+            .prop_map(|(id, at, survey)| Event::Shown { id, at, survey });
+        let dismissal =
+            (id, at, survey).prop_map(|(id, at, survey)| Event::Dismissal { id, at, survey });
+        prop_oneof![touchpoint, response, shown, dismissal]
     }
 
     proptest! {

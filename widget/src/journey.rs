@@ -79,6 +79,8 @@ impl Journey {
             at: now()?,
             name: TouchpointName::page_view(),
             url: self.url.clone(),
+            referrer: None,
+            utm: None,
         };
         self.request(event)
     }
@@ -90,6 +92,9 @@ impl Journey {
             at: now()?,
             score,
             comment: None,
+            survey: Default::default(),
+            language: None,
+            device: None,
         };
         self.request(event)
     }

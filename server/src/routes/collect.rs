@@ -195,8 +195,7 @@ async fn store_batch(
 /// browser clock must not put answers into the future, and nobody can backdate answers into
 /// last year's trend.
 fn within_trusted_window(mut event: Event, received_at: i64) -> Event {
-    let (Event::Touchpoint { at, .. } | Event::Response { at, .. } | Event::Identify { at, .. }) =
-        &mut event;
+    let at = event.at_mut();
     let trusted = received_at - MAX_AGE_MILLIS..=received_at + MAX_CLOCK_AHEAD_MILLIS;
     if !trusted.contains(&at.millis()) {
         // The collector's own clock is always a valid timestamp.
@@ -284,6 +283,9 @@ mod tests {
             at: Timestamp::try_from(at).unwrap(),
             score: Score::try_from(9).unwrap(),
             comment: None,
+            survey: touchstone_shared::SurveyId::default(),
+            language: None,
+            device: None,
         }
     }
 
@@ -323,6 +325,8 @@ mod tests {
             at: Timestamp::try_from(0).unwrap(),
             name: TouchpointName::page_view(),
             url: touchstone_shared::PageUrl::parse("https://a.example/").unwrap(),
+            referrer: None,
+            utm: None,
         };
         assert_eq!(within_trusted_window(touchpoint, now).at().millis(), now);
     }

@@ -5,10 +5,11 @@ use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::period::{Period, PeriodParams};
-use crate::store::Store;
+use crate::store::{AnswerScope, Store};
+use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
-use serde::Serialize;
-use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, Tally};
+use serde::{Deserialize, Serialize};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId, Tally};
 use utoipa::ToSchema;
 
 /// Registers the NPS report.
@@ -16,11 +17,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/sites/{site}/nps", web::get().to(nps));
 }
 
+/// The query string: the period, and optionally one survey.
+#[derive(Debug, Deserialize)]
+struct NpsParams {
+    #[serde(flatten)]
+    period: PeriodParams,
+    /// One survey's answers only; all of the site's by default.
+    survey: Option<String>,
+}
+
 /// The NPS of a period.
 #[derive(Debug, Serialize, ToSchema)]
 struct NpsReport {
     /// The site's public key.
     site: String,
+    /// The survey counted, or null for every survey of the site.
+    #[schema(value_type = Option<String>)]
+    survey: Option<SurveyId>,
     #[serde(flatten)]
     period: Period,
     /// The counts, the NPS and its interval.
@@ -31,9 +44,10 @@ struct NpsReport {
 }
 
 impl NpsReport {
-    fn new(site: String, period: Period, tally: Tally) -> Self {
+    fn new(site: String, survey: Option<SurveyId>, period: Period, tally: Tally) -> Self {
         NpsReport {
             site,
+            survey,
             period,
             summary: NpsSummary::from(tally),
             confidence_level: CONFIDENCE_LEVEL,
@@ -48,7 +62,11 @@ impl NpsReport {
     get,
     path = "/v1/sites/{site}/nps",
     tag = "reports",
-    params(SitePath, PeriodParams),
+    params(
+        SitePath,
+        PeriodParams,
+        ("survey" = Option<String>, Query, description = "One survey's answers, e.g. `nps`; every survey of the site by default."),
+    ),
     security(("api_key" = ["read"])),
     responses(
         (status = 200, description = "The report.", body = NpsReport),
@@ -60,14 +78,20 @@ impl NpsReport {
 async fn nps(
     request: HttpRequest,
     site: web::Path<String>,
-    params: web::Query<PeriodParams>,
+    params: web::Query<NpsParams>,
     store: web::Data<dyn Store>,
 ) -> Result<web::Json<NpsReport>, ApiError> {
     let site = authorize(&request, store.get_ref(), &site).await?;
-    let period = Period::parse(&params)?;
-    let tally = store.tally(&site, period.range()).await?;
+    let period = Period::parse(&params.period)?;
+    let survey = survey_param(params.survey.as_deref())?;
+    let scope = AnswerScope {
+        site: &site,
+        survey: survey.as_ref(),
+    };
+    let tally = store.tally(scope, period.range()).await?;
     Ok(web::Json(NpsReport::new(
         site.key.to_string(),
+        survey,
         period,
         tally,
     )))

@@ -8,7 +8,7 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, trend};
+use super::{assets, collect, journey, nps, ops, privacy, surveys, trend};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -23,8 +23,9 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
     info(
         title = "Touchstone",
         description = "Net Promoter Score and customer journeys: the collector's HTTP API.\n\n\
-            Widgets post events to `/v1/collect`; holders of a site's API key read its reports \
-            and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
+            Widgets read their site's survey configuration from `/v1/sites/{site}/surveys` and \
+            post events to `/v1/collect`; holders of a site's API key read its reports, change \
+            its surveys and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
             `{\"code\", \"message\"}` with a stable `code`.",
     ),
     paths(
@@ -35,6 +36,8 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         journey::touchpoints,
         privacy::export,
         privacy::erase,
+        surveys::surveys,
+        surveys::replace,
         ops::healthz,
         ops::ready,
         ops::prometheus,
@@ -48,6 +51,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         (name = "collect", description = "Where widgets deliver touchpoints and answers."),
         (name = "reports", description = "NPS and journeys, for holders of a site's API key."),
         (name = "privacy", description = "Export or erase what is held about a respondent."),
+        (name = "surveys", description = "Which surveys a site runs, when, in which words and looks."),
         (name = "operations", description = "Health checks, metrics and this document."),
         (name = "assets", description = "The loader script and the widget."),
     ),

@@ -8,10 +8,9 @@
 use super::openapi::{KeyedErrors, SitePath};
 use crate::api_key::KeyScope;
 use crate::auth::authorize_for;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, json_body_error};
 use crate::privacy::{self, Export, SubjectRequest};
 use crate::store::{Erased, Store};
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, web};
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
@@ -26,7 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)
-                    .error_handler(|error, _| json_error(error).into()),
+                    .error_handler(|error, _| {
+                        json_body_error(
+                            error,
+                            MAX_BODY_BYTES,
+                            r#"send {"visitor": "<uuid>"} or {"customer": "<id>"}"#,
+                        )
+                        .into()
+                    }),
             )
             .route("/export", web::post().to(export))
             .route("/erase", web::post().to(erase)),
@@ -120,18 +126,4 @@ async fn erase(
         site: site.key.to_string(),
         erased,
     }))
-}
-
-/// A JSON body actix could not read, as one of our errors.
-fn json_error(error: JsonPayloadError) -> ApiError {
-    match error {
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-        }
-        JsonPayloadError::Deserialize(error) if error.is_data() => ApiError::InvalidRequest(
-            format!("{error}; send {{\"visitor\": \"<uuid>\"}} or {{\"customer\": \"<id>\"}}"),
-        ),
-        other => ApiError::MalformedJson(other.to_string()),
-    }
 }

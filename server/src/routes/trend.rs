@@ -8,12 +8,13 @@ use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
 use crate::period::{Period, PeriodParams};
-use crate::store::{BucketEdges, Store};
+use crate::store::{AnswerScope, BucketEdges, Store};
+use crate::survey::survey_param;
 use crate::trend::{Bucket, bucket_edges, rfc3339, time_zone};
 use actix_web::{HttpRequest, web};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId};
 use utoipa::ToSchema;
 
 /// Registers the NPS trend.
@@ -30,6 +31,8 @@ struct TrendParams {
     bucket: Option<String>,
     /// An IANA time zone; `UTC` by default.
     tz: Option<String>,
+    /// One survey's answers only; all of the site's by default.
+    survey: Option<String>,
 }
 
 /// The NPS of each bucket of a period.
@@ -37,6 +40,9 @@ struct TrendParams {
 struct TrendReport {
     /// The site's public key.
     site: String,
+    /// The survey counted, or null for every survey of the site.
+    #[schema(value_type = Option<String>)]
+    survey: Option<SurveyId>,
     /// The start of the first bucket, RFC 3339 with the zone's offset.
     from: String,
     /// The end of the last bucket (exclusive).
@@ -75,6 +81,7 @@ struct TrendPoint {
         PeriodParams,
         ("bucket" = Option<String>, Query, description = "`day` (the default), `week` (ISO, from Monday) or `month`."),
         ("tz" = Option<String>, Query, description = "An IANA time zone such as `Europe/Paris`; `UTC` by default."),
+        ("survey" = Option<String>, Query, description = "One survey's answers, e.g. `nps`; every survey of the site by default."),
     ),
     security(("api_key" = ["read"])),
     responses(
@@ -95,6 +102,7 @@ async fn trend(
         .bucket
         .as_deref()
         .map_or(Ok(Bucket::Day), Bucket::parse)?;
+    let survey = survey_param(params.survey.as_deref())?;
     let zone_name = params.tz.as_deref().unwrap_or("UTC");
     let zone = time_zone(zone_name)?;
     let period = Period::parse_in(&params.period, &zone)?;
@@ -114,7 +122,11 @@ async fn trend(
     let buckets = BucketEdges::new(millis).ok_or_else(|| {
         ApiError::InvalidParameter("the period must be at least a millisecond long".into())
     })?;
-    let tallies = store.tally_buckets(&site, &buckets).await?;
+    let scope = AnswerScope {
+        site: &site,
+        survey: survey.as_ref(),
+    };
+    let tallies = store.tally_buckets(scope, &buckets).await?;
     let points = edges
         .windows(2)
         .zip(tallies)
@@ -126,6 +138,7 @@ async fn trend(
         .collect();
     Ok(web::Json(TrendReport {
         site: site.key.to_string(),
+        survey,
         from: rfc3339(&edges[0]),
         to: rfc3339(&edges[edges.len() - 1]),
         bucket,

@@ -17,8 +17,11 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use touchstone_shared::wire::{Event, Timestamp, VisitorId};
-use touchstone_shared::{CustomerId, Score, SiteKey, Tally};
+use touchstone_shared::survey::SiteSurveys;
+use touchstone_shared::wire::{DeviceClass, Event, Timestamp, Utm, VisitorId};
+use touchstone_shared::{
+    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally,
+};
 
 /// The width of a rollup bucket.
 pub const HOUR_MILLIS: i64 = 3_600_000;
@@ -122,6 +125,27 @@ pub struct TouchpointCount {
     pub count: u64,
 }
 
+/// Whose answers a report counts: all of a site's, or those of one of its surveys.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerScope<'a> {
+    /// The site.
+    pub site: &'a Site,
+    /// One survey, or every survey of the site.
+    pub survey: Option<&'a SurveyId>,
+}
+
+impl<'a> AnswerScope<'a> {
+    /// Every answer of the site, whichever survey.
+    pub fn site(site: &'a Site) -> Self {
+        AnswerScope { site, survey: None }
+    }
+
+    /// The survey to bind to a query's "one survey or any" parameter.
+    fn survey(&self) -> Option<&'a str> {
+        self.survey.map(SurveyId::as_str)
+    }
+}
+
 /// A read API key to add to a site; the key itself is never stored, only its hash.
 #[derive(Debug, Clone, Copy)]
 pub struct NewApiKey<'a> {
@@ -215,7 +239,9 @@ const POSTGRES: Dialect = Dialect {
 fn held_events_sql(subject: &Subject, dialect: &Dialect) -> String {
     format!(
         "SELECT event_id AS id, visitor_id AS visitor, kind, occurred_at AS at, received_at, \
-         name, url, {}, comment, customer_id AS customer, traits FROM events WHERE {} \
+         name, url, {}, comment, customer_id AS customer, traits, survey, referrer, \
+         utm_source, utm_medium, utm_campaign, utm_term, utm_content, language, device \
+         FROM events WHERE {} \
          ORDER BY occurred_at, event_id",
         dialect.score,
         subject_condition(subject, dialect)
@@ -226,7 +252,7 @@ fn held_events_sql(subject: &Subject, dialect: &Dialect) -> String {
 /// what the rollups must lose.
 fn erase_sql(subject: &Subject, dialect: &Dialect) -> String {
     format!(
-        "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, {}, name",
+        "DELETE FROM events WHERE {} RETURNING visitor_id, kind, occurred_at, {}, name, survey",
         subject_condition(subject, dialect),
         dialect.score
     )
@@ -257,7 +283,7 @@ pub struct HeldEvent {
     pub id: uuid::Uuid,
     /// The visitor who sent it.
     pub visitor: uuid::Uuid,
-    /// `touchpoint`, `response` or `identify`.
+    /// `touchpoint`, `response`, `shown`, `dismissal` or `identify`.
     #[serde(rename = "type")]
     pub kind: String,
     /// When it happened, in milliseconds since the epoch.
@@ -283,6 +309,33 @@ pub struct HeldEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[sqlx(json(nullable))]
     pub traits: Option<serde_json::Value>,
+    /// The survey a response, showing or dismissal belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey: Option<String>,
+    /// The page that sent the visitor to a session's first touchpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// A session's `utm_source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    /// A session's `utm_medium`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    /// A session's `utm_campaign`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    /// A session's `utm_term`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    /// A session's `utm_content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
+    /// The language a response was given in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The device class a response was given on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// What an erasure removed.
@@ -440,8 +493,14 @@ pub trait Store: Send + Sync + 'static {
         batches: &[IncomingBatch],
     ) -> Result<Vec<StoredBatch>, StoreError>;
 
+    /// The site's survey configuration, if its owner has stored one.
+    async fn site_surveys(&self, site: &Site) -> Result<Option<SiteSurveys>, StoreError>;
+
+    /// Replaces the site's survey configuration; collectors serve it from the next request on.
+    async fn set_site_surveys(&self, site: &Site, surveys: &SiteSurveys) -> Result<(), StoreError>;
+
     /// The promoters, passives and detractors who answered within `range`.
-    async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError>;
+    async fn tally(&self, scope: AnswerScope<'_>, range: TimeRange) -> Result<Tally, StoreError>;
 
     /// The promoters, passives and detractors who answered in each bucket, in order.
     ///
@@ -452,17 +511,17 @@ pub trait Store: Send + Sync + 'static {
     /// the same for every backend, so it is written here once.
     async fn tally_buckets(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         buckets: &BucketEdges,
     ) -> Result<Vec<Tally>, StoreError> {
         let plan = BucketPlan::new(buckets);
         let hourly = match plan.hours {
-            Some(hours) => self.hourly_tallies(site, hours).await?,
+            Some(hours) => self.hourly_tallies(scope, hours).await?,
             None => Vec::new(),
         };
         let mut tallies = plan.tally_rollups(hourly);
         let partial_hours: Vec<TimeRange> = plan.edges.iter().map(|(_, range)| *range).collect();
-        for (index, tally) in self.raw_tallies(site, &partial_hours).await? {
+        for (index, tally) in self.raw_tallies(scope, &partial_hours).await? {
             let bucket = plan.edges.get(index).map(|(bucket, _)| *bucket);
             match bucket.and_then(|bucket| tallies.get_mut(bucket)) {
                 Some(bucket) => *bucket += tally,
@@ -473,10 +532,11 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The site's hourly rollup rows within `hours` (both ends on whole hours), as
-    /// `(hour, tally)` in any order: the first half of [`Store::tally_buckets`].
+    /// `(hour, tally)` in any order (an hour may come once per survey): the first half of
+    /// [`Store::tally_buckets`].
     async fn hourly_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         hours: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError>;
 
@@ -485,7 +545,7 @@ pub trait Store: Send + Sync + 'static {
     /// of [`Store::tally_buckets`].
     async fn raw_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError>;
 
@@ -527,66 +587,87 @@ struct EventRow<'a> {
     customer_id: Option<&'a str>,
     /// Traits as a JSON object.
     traits: Option<String>,
+    survey: Option<&'a str>,
+    referrer: Option<&'a str>,
+    utm: Option<&'a Utm>,
+    language: Option<&'a str>,
+    device: Option<&'static str>,
 }
 
 impl<'a> EventRow<'a> {
     fn new(batch: &IncomingBatch, event: &'a Event) -> Self {
-        let (site_id, visitor_id, received_at) =
-            (batch.site_id, batch.visitor.0, batch.received_at);
+        let mut row = EventRow {
+            site_id: batch.site_id,
+            visitor_id: batch.visitor.0,
+            received_at: batch.received_at,
+            event_id: event.id().0,
+            kind: "",
+            occurred_at: event.at().millis(),
+            name: None,
+            url: None,
+            score: None,
+            comment: None,
+            customer_id: None,
+            traits: None,
+            survey: None,
+            referrer: None,
+            utm: None,
+            language: None,
+            device: None,
+        };
         match event {
-            Event::Touchpoint { id, at, name, url } => EventRow {
-                site_id,
-                visitor_id,
-                received_at,
-                event_id: id.0,
-                kind: "touchpoint",
-                occurred_at: at.millis(),
-                name: Some(name.as_str()),
-                url: Some(url.as_str()),
-                score: None,
-                comment: None,
-                customer_id: None,
-                traits: None,
-            },
+            Event::Touchpoint {
+                name,
+                url,
+                referrer,
+                utm,
+                ..
+            } => {
+                row.kind = "touchpoint";
+                row.name = Some(name.as_str());
+                row.url = Some(url.as_str());
+                row.referrer = referrer.as_ref().map(PageUrl::as_str);
+                row.utm = utm.as_ref();
+            }
             Event::Response {
-                id,
-                at,
                 score,
                 comment,
-            } => EventRow {
-                site_id,
-                visitor_id,
-                received_at,
-                event_id: id.0,
-                kind: "response",
-                occurred_at: at.millis(),
-                name: None,
-                url: None,
-                score: Some(i16::from(score.value())),
-                comment: comment.as_ref().map(|comment| comment.as_str()),
-                customer_id: None,
-                traits: None,
-            },
+                survey,
+                language,
+                device,
+                ..
+            } => {
+                row.kind = "response";
+                row.score = Some(i16::from(score.value()));
+                row.comment = comment.as_ref().map(Comment::as_str);
+                row.survey = Some(survey.as_str());
+                row.language = language.as_ref().map(Language::as_str);
+                row.device = device.map(DeviceClass::as_str);
+            }
+            Event::Shown { survey, .. } => {
+                row.kind = "shown";
+                row.survey = Some(survey.as_str());
+            }
+            Event::Dismissal { survey, .. } => {
+                row.kind = "dismissal";
+                row.survey = Some(survey.as_str());
+            }
             Event::Identify {
-                id,
-                at,
-                customer,
-                traits,
-            } => EventRow {
-                site_id,
-                visitor_id,
-                received_at,
-                event_id: id.0,
-                kind: "identify",
-                occurred_at: at.millis(),
-                name: None,
-                url: None,
-                score: None,
-                comment: None,
-                customer_id: Some(customer.as_str()),
-                traits: Some(traits_json(traits)),
-            },
+                customer, traits, ..
+            } => {
+                row.kind = "identify";
+                row.customer_id = Some(customer.as_str());
+                row.traits = Some(traits_json(traits));
+            }
         }
+        row
+    }
+
+    /// One of the `utm_*` columns.
+    fn utm(&self, tag: fn(&Utm) -> &Option<CampaignTag>) -> Option<&'a str> {
+        self.utm
+            .and_then(|utm| tag(utm).as_ref())
+            .map(CampaignTag::as_str)
     }
 }
 
@@ -618,8 +699,8 @@ fn event_rows(batches: &[IncomingBatch]) -> Vec<EventRow<'_>> {
 /// What a committed group adds to the rollups, keyed and sorted so upserts lock in one order.
 #[derive(Debug, Default, PartialEq)]
 struct RollupDeltas {
-    /// `(site id, hour)` → answers.
-    nps: BTreeMap<(i64, i64), Tally>,
+    /// `(site id, survey, hour)` → answers.
+    nps: BTreeMap<(i64, String, i64), Tally>,
     /// `(site id, touchpoint name, hour)` → count.
     touchpoints: BTreeMap<(i64, String, i64), i64>,
 }
@@ -643,10 +724,10 @@ fn settle(
                 new += 1;
                 let hour = hour_of(event.at());
                 match event {
-                    Event::Response { score, .. } => {
+                    Event::Response { score, survey, .. } => {
                         deltas
                             .nps
-                            .entry((batch.site_id, hour))
+                            .entry((batch.site_id, survey.to_string(), hour))
                             .or_default()
                             .record(score.category());
                     }
@@ -656,8 +737,8 @@ fn settle(
                             .entry((batch.site_id, name.to_string(), hour))
                             .or_default() += 1;
                     }
-                    // Identities are not counted in any rollup.
-                    Event::Identify { .. } => {}
+                    // Identities, showings and dismissals are not counted in any rollup.
+                    Event::Identify { .. } | Event::Shown { .. } | Event::Dismissal { .. } => {}
                 }
             }
             StoredBatch {
@@ -677,6 +758,7 @@ struct ErasedRow {
     occurred_at: i64,
     score: Option<i64>,
     name: Option<String>,
+    survey: Option<String>,
 }
 
 /// What deleted rows took out of the rollups, and the counts an erasure reports.
@@ -691,9 +773,13 @@ fn erased_deltas(site_id: i64, rows: &[ErasedRow]) -> Result<(RollupDeltas, Eras
         match (row.kind.as_str(), row.score, &row.name) {
             ("response", Some(score), _) => {
                 erased.responses += 1;
+                let survey = row
+                    .survey
+                    .clone()
+                    .unwrap_or_else(|| SurveyId::DEFAULT.into());
                 deltas
                     .nps
-                    .entry((site_id, hour(row.occurred_at)))
+                    .entry((site_id, survey, hour(row.occurred_at)))
                     .or_default()
                     .record(stored_score(score)?.category());
             }
@@ -896,6 +982,18 @@ fn merge_touchpoint_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Vec
     counts
 }
 
+/// A survey configuration as both backends store it: the JSON the widget reads.
+fn surveys_json(surveys: &SiteSurveys) -> String {
+    serde_json::to_string(surveys).unwrap_or_else(|_| unreachable!("plain data serializes"))
+}
+
+/// A stored survey configuration. It was checked when it was stored, so failing here means the
+/// database was changed behind the collector's back (or by a newer version).
+fn stored_surveys(json: &str) -> Result<SiteSurveys, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))
+}
+
 /// Folds `(score, how many)` rows into a tally, letting `shared` decide each score's category.
 fn tally_scores(rows: impl IntoIterator<Item = (i64, i64)>) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
@@ -984,12 +1082,38 @@ mod tests {
     use touchstone_shared::wire::EventId;
 
     fn response(id: u128, at: i64, score: u8) -> Event {
+        answer_to("nps", id, at, score)
+    }
+
+    fn answer_to(survey: &str, id: u128, at: i64, score: u8) -> Event {
         Event::Response {
             id: EventId(uuid::Uuid::from_u128(id)),
             at: Timestamp::try_from(at).unwrap(),
             score: Score::try_from(score).unwrap(),
             comment: None,
+            survey: SurveyId::parse(survey).unwrap(),
+            language: None,
+            device: None,
         }
+    }
+
+    #[test]
+    fn each_survey_has_its_own_rollup() {
+        let batch = incoming(
+            1,
+            vec![
+                answer_to("nps", 1, 0, 10),
+                answer_to("checkout", 2, 5, 0),
+                answer_to("checkout", 3, 6, 9),
+            ],
+        );
+        let inserted = (1..=3).map(|id| (1, uuid::Uuid::from_u128(id))).collect();
+        let (_, deltas) = settle(&[batch], inserted);
+        assert_eq!(deltas.nps[&(1, "nps".to_owned(), 0)], Tally::new(1, 0, 0));
+        assert_eq!(
+            deltas.nps[&(1, "checkout".to_owned(), 0)],
+            Tally::new(1, 0, 1)
+        );
     }
 
     fn incoming(site_id: i64, events: Vec<Event>) -> IncomingBatch {
@@ -1031,9 +1155,10 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(deltas.nps[&(1, 0)], Tally::new(1, 0, 0));
-        assert_eq!(deltas.nps[&(1, HOUR_MILLIS)], Tally::new(0, 0, 1));
-        assert_eq!(deltas.nps[&(2, 0)], Tally::new(0, 1, 0));
+        let nps = |site, hour| (site, SurveyId::DEFAULT.to_owned(), hour);
+        assert_eq!(deltas.nps[&nps(1, 0)], Tally::new(1, 0, 0));
+        assert_eq!(deltas.nps[&nps(1, HOUR_MILLIS)], Tally::new(0, 0, 1));
+        assert_eq!(deltas.nps[&nps(2, 0)], Tally::new(0, 1, 0));
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! turns into `503` with `Retry-After`.
 
 use super::{
-    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
-    KeyToRevoke, NewApiKey, NewSite, POSTGRES, RollupDeltas, Store, StoreError, StoredBatch,
-    Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas, event_rows,
-    held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour,
-    stored_scope, stored_site_key, subject_parameters, tallies_by_index, tally_scores,
+    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
+    IncomingBatch, KeyToRevoke, NewApiKey, NewSite, POSTGRES, RollupDeltas, Store, StoreError,
+    StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas,
+    event_rows, held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle,
+    split_by_hour, stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
+    tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -19,7 +20,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row};
 use std::collections::HashSet;
 use std::time::Duration;
-use touchstone_shared::{SiteKey, Tally};
+use touchstone_shared::survey::SiteSurveys;
+use touchstone_shared::wire::Utm;
+use touchstone_shared::{CampaignTag, SiteKey, Tally};
 
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -263,12 +266,23 @@ impl Store for PostgresStore {
         let comments: Vec<Option<&str>> = rows.iter().map(|row| row.comment).collect();
         let customers: Vec<Option<&str>> = rows.iter().map(|row| row.customer_id).collect();
         let traits: Vec<Option<&str>> = rows.iter().map(|row| row.traits.as_deref()).collect();
+        let surveys: Vec<Option<&str>> = rows.iter().map(|row| row.survey).collect();
+        let referrers: Vec<Option<&str>> = rows.iter().map(|row| row.referrer).collect();
+        let utm = |tag: fn(&Utm) -> &Option<CampaignTag>| -> Vec<Option<&str>> {
+            rows.iter().map(|row| row.utm(tag)).collect()
+        };
+        let languages: Vec<Option<&str>> = rows.iter().map(|row| row.language).collect();
+        let devices: Vec<Option<&str>> = rows.iter().map(|row| row.device).collect();
 
         let mut tx = self.pool.begin().await?;
         let returned = sqlx::query(
-            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, customer_id, traits) \
+            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, \
+                                 customer_id, traits, survey, referrer, utm_source, utm_medium, utm_campaign, \
+                                 utm_term, utm_content, language, device) \
              SELECT * FROM UNNEST($1::BIGINT[], $2::UUID[], $3::UUID[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], \
-                                  $7::TEXT[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[], $11::TEXT[], $12::JSONB[]) \
+                                  $7::TEXT[], $8::TEXT[], $9::SMALLINT[], $10::TEXT[], $11::TEXT[], $12::JSONB[], \
+                                  $13::TEXT[], $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::TEXT[], $18::TEXT[], \
+                                  $19::TEXT[], $20::TEXT[], $21::TEXT[]) \
              ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id",
         )
         .bind(site_ids)
@@ -283,6 +297,15 @@ impl Store for PostgresStore {
         .bind(comments)
         .bind(customers)
         .bind(traits)
+        .bind(surveys)
+        .bind(referrers)
+        .bind(utm(|utm| &utm.source))
+        .bind(utm(|utm| &utm.medium))
+        .bind(utm(|utm| &utm.campaign))
+        .bind(utm(|utm| &utm.term))
+        .bind(utm(|utm| &utm.content))
+        .bind(languages)
+        .bind(devices)
         .fetch_all(&mut *tx)
         .await?;
         let inserted: HashSet<_> = returned
@@ -295,18 +318,42 @@ impl Store for PostgresStore {
         Ok(outcomes)
     }
 
-    async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError> {
+    async fn site_surveys(&self, site: &Site) -> Result<Option<SiteSurveys>, StoreError> {
+        let config: Option<String> =
+            sqlx::query_scalar("SELECT config::TEXT FROM site_surveys WHERE site_id = $1")
+                .bind(site.id)
+                .fetch_optional(&self.pool)
+                .await?;
+        config.map(|json| stored_surveys(&json)).transpose()
+    }
+
+    async fn set_site_surveys(&self, site: &Site, surveys: &SiteSurveys) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO site_surveys (site_id, config, updated_at) VALUES ($1, $2::JSONB, $3) \
+             ON CONFLICT (site_id) DO UPDATE SET config = EXCLUDED.config, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(site.id)
+        .bind(surveys_json(surveys))
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn tally(&self, scope: AnswerScope<'_>, range: TimeRange) -> Result<Tally, StoreError> {
         let split = split_by_hour(range);
         let mut tally = Tally::default();
         if let Some(hours) = split.hours {
             let row = sqlx::query(
                 "SELECT COALESCE(SUM(promoters), 0)::BIGINT, COALESCE(SUM(passives), 0)::BIGINT, \
                         COALESCE(SUM(detractors), 0)::BIGINT \
-                 FROM nps_rollup WHERE site_id = $1 AND hour >= $2 AND hour < $3",
+                 FROM nps_rollup WHERE site_id = $1 AND hour >= $2 AND hour < $3 \
+                 AND ($4::TEXT IS NULL OR survey = $4)",
             )
-            .bind(site.id)
+            .bind(scope.site.id)
             .bind(hours.from)
             .bind(hours.to)
+            .bind(scope.survey())
             .fetch_one(&self.pool)
             .await?;
             let count = |index| u64::try_from(row.get::<i64, _>(index)).unwrap_or_default();
@@ -316,11 +363,12 @@ impl Store for PostgresStore {
             let rows = sqlx::query(
                 "SELECT score, COUNT(*) FROM events \
                  WHERE site_id = $1 AND kind = 'response' AND occurred_at >= $2 AND occurred_at < $3 \
-                 GROUP BY score",
+                 AND ($4::TEXT IS NULL OR survey = $4) GROUP BY score",
             )
-            .bind(site.id)
+            .bind(scope.site.id)
             .bind(edge.from)
             .bind(edge.to)
+            .bind(scope.survey())
             .fetch_all(&self.pool)
             .await?;
             tally += tally_scores(
@@ -333,16 +381,17 @@ impl Store for PostgresStore {
 
     async fn hourly_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         hours: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError> {
         let rows = sqlx::query(
             "SELECT hour, promoters, passives, detractors FROM nps_rollup \
-             WHERE site_id = $1 AND hour >= $2 AND hour < $3",
+             WHERE site_id = $1 AND hour >= $2 AND hour < $3 AND ($4::TEXT IS NULL OR survey = $4)",
         )
-        .bind(site.id)
+        .bind(scope.site.id)
         .bind(hours.from)
         .bind(hours.to)
+        .bind(scope.survey())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -353,7 +402,7 @@ impl Store for PostgresStore {
 
     async fn raw_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError> {
         let numbers: Vec<i64> = (0..ranges.len() as i64).collect();
@@ -369,12 +418,14 @@ impl Store for PostgresStore {
                SELECT score, COUNT(*) AS answers FROM events \
                WHERE site_id = $1 AND kind = 'response' \
                  AND occurred_at >= piece.lo AND occurred_at < piece.hi \
+                 AND ($5::TEXT IS NULL OR survey = $5) \
                GROUP BY score) AS counted",
         )
-        .bind(site.id)
+        .bind(scope.site.id)
         .bind(numbers)
         .bind(froms)
         .bind(tos)
+        .bind(scope.survey())
         .fetch_all(&self.pool)
         .await?;
         tallies_by_index(
@@ -443,22 +494,24 @@ async fn apply_to_rollups(
     direction: Direction,
 ) -> Result<(), StoreError> {
     if !deltas.nps.is_empty() {
-        let (mut sites, mut hours, mut promoters, mut passives, mut detractors) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        for ((site_id, hour), tally) in &deltas.nps {
+        let (mut sites, mut surveys, mut hours) = (vec![], vec![], vec![]);
+        let (mut promoters, mut passives, mut detractors) = (vec![], vec![], vec![]);
+        for ((site_id, survey, hour), tally) in &deltas.nps {
             sites.push(*site_id);
+            surveys.push(survey.as_str());
             hours.push(*hour);
             promoters.push(direction.signed(tally.promoters));
             passives.push(direction.signed(tally.passives));
             detractors.push(direction.signed(tally.detractors));
         }
         sqlx::query(
-            "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) \
-             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[]) \
-             ON CONFLICT (site_id, hour) DO UPDATE SET promoters = nps_rollup.promoters + EXCLUDED.promoters, \
+            "INSERT INTO nps_rollup (site_id, survey, hour, promoters, passives, detractors) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[]) \
+             ON CONFLICT (site_id, survey, hour) DO UPDATE SET promoters = nps_rollup.promoters + EXCLUDED.promoters, \
              passives = nps_rollup.passives + EXCLUDED.passives, detractors = nps_rollup.detractors + EXCLUDED.detractors",
         )
         .bind(sites)
+        .bind(surveys)
         .bind(hours)
         .bind(promoters)
         .bind(passives)

@@ -15,11 +15,12 @@
 //! - `wal_autocheckpoint = 10,000` pages on the writer, instead of 1,000.
 
 use super::{
-    ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent, IncomingBatch,
-    KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject,
-    TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas, event_rows,
-    held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour,
-    stored_scope, stored_site_key, subject_parameters, tallies_by_index, tally_scores,
+    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
+    IncomingBatch, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store, StoreError,
+    StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas,
+    event_rows, held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle,
+    split_by_hour, stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
+    tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -31,6 +32,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
+use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::{SiteKey, Tally};
 
 /// A [`Store`] in a SQLite database file.
@@ -301,10 +303,11 @@ impl Store for SqliteStore {
         let rows = event_rows(batches);
         let mut tx = self.writer.begin().await?;
         let mut inserted = HashSet::with_capacity(rows.len());
-        // Well under SQLite's 32,766 bound parameters per statement.
+        // 21 columns: well under SQLite's 32,766 bound parameters per statement.
         for chunk in rows.chunks(500) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, customer_id, traits) ",
+                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, \
+                 customer_id, traits, survey, referrer, utm_source, utm_medium, utm_campaign, utm_term, utm_content, language, device) ",
             );
             insert.push_values(chunk, |mut values, row| {
                 values
@@ -319,7 +322,16 @@ impl Store for SqliteStore {
                     .push_bind(row.score)
                     .push_bind(row.comment.map(str::to_owned))
                     .push_bind(row.customer_id.map(str::to_owned))
-                    .push_bind(row.traits.clone());
+                    .push_bind(row.traits.clone())
+                    .push_bind(row.survey.map(str::to_owned))
+                    .push_bind(row.referrer.map(str::to_owned))
+                    .push_bind(row.utm(|utm| &utm.source).map(str::to_owned))
+                    .push_bind(row.utm(|utm| &utm.medium).map(str::to_owned))
+                    .push_bind(row.utm(|utm| &utm.campaign).map(str::to_owned))
+                    .push_bind(row.utm(|utm| &utm.term).map(str::to_owned))
+                    .push_bind(row.utm(|utm| &utm.content).map(str::to_owned))
+                    .push_bind(row.language.map(str::to_owned))
+                    .push_bind(row.device);
             });
             insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id");
             for row in insert.build().fetch_all(&mut *tx).await? {
@@ -332,17 +344,40 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    async fn tally(&self, site: &Site, range: TimeRange) -> Result<Tally, StoreError> {
+    async fn site_surveys(&self, site: &Site) -> Result<Option<SiteSurveys>, StoreError> {
+        let config: Option<String> =
+            sqlx::query_scalar("SELECT config FROM site_surveys WHERE site_id = ?")
+                .bind(site.id)
+                .fetch_optional(&self.pool)
+                .await?;
+        config.map(|json| stored_surveys(&json)).transpose()
+    }
+
+    async fn set_site_surveys(&self, site: &Site, surveys: &SiteSurveys) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO site_surveys (site_id, config, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (site_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+        )
+        .bind(site.id)
+        .bind(surveys_json(surveys))
+        .bind(now_millis())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn tally(&self, scope: AnswerScope<'_>, range: TimeRange) -> Result<Tally, StoreError> {
         let split = split_by_hour(range);
         let mut tally = Tally::default();
         if let Some(hours) = split.hours {
             let row = sqlx::query(
                 "SELECT COALESCE(SUM(promoters), 0), COALESCE(SUM(passives), 0), COALESCE(SUM(detractors), 0) \
-                 FROM nps_rollup WHERE site_id = ? AND hour >= ? AND hour < ?",
+                 FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3 AND (?4 IS NULL OR survey = ?4)",
             )
-            .bind(site.id)
+            .bind(scope.site.id)
             .bind(hours.from)
             .bind(hours.to)
+            .bind(scope.survey())
             .fetch_one(&self.pool)
             .await?;
             let count = |index| u64::try_from(row.get::<i64, _>(index)).unwrap_or_default();
@@ -351,12 +386,13 @@ impl Store for SqliteStore {
         for edge in split.edges {
             let rows = sqlx::query(
                 "SELECT score, COUNT(*) FROM events \
-                 WHERE site_id = ? AND kind = 'response' AND occurred_at >= ? AND occurred_at < ? \
-                 GROUP BY score",
+                 WHERE site_id = ?1 AND kind = 'response' AND occurred_at >= ?2 AND occurred_at < ?3 \
+                 AND (?4 IS NULL OR survey = ?4) GROUP BY score",
             )
-            .bind(site.id)
+            .bind(scope.site.id)
             .bind(edge.from)
             .bind(edge.to)
+            .bind(scope.survey())
             .fetch_all(&self.pool)
             .await?;
             tally += tally_scores(
@@ -369,7 +405,7 @@ impl Store for SqliteStore {
 
     async fn hourly_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         hours: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError> {
         // The hours come packed into one JSON array: sqlx's SQLite driver hands each row over
@@ -377,11 +413,12 @@ impl Store for SqliteStore {
         // query itself.
         let packed: String = sqlx::query_scalar(
             "SELECT json_group_array(json_array(hour, promoters, passives, detractors)) \
-             FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3",
+             FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3 AND (?4 IS NULL OR survey = ?4)",
         )
-        .bind(site.id)
+        .bind(scope.site.id)
         .bind(hours.from)
         .bind(hours.to)
+        .bind(scope.survey())
         .fetch_one(&self.pool)
         .await?;
         let rows: Vec<(i64, i64, i64, i64)> = serde_json::from_str(&packed)
@@ -396,7 +433,7 @@ impl Store for SqliteStore {
 
     async fn raw_tallies(
         &self,
-        site: &Site,
+        scope: AnswerScope<'_>,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError> {
         // Three bound parameters per range: well under SQLite's 32,766 per statement.
@@ -415,12 +452,15 @@ impl Store for SqliteStore {
                     ") SELECT piece.number, events.score, COUNT(*) FROM piece \
                      JOIN events ON events.site_id = ",
                 )
-                .push_bind(site.id)
+                .push_bind(scope.site.id)
                 .push(
                     " AND events.kind = 'response' \
-                     AND events.occurred_at >= piece.lo AND events.occurred_at < piece.hi \
-                     GROUP BY piece.number, events.score",
+                     AND events.occurred_at >= piece.lo AND events.occurred_at < piece.hi",
                 );
+            if let Some(survey) = scope.survey() {
+                query.push(" AND events.survey = ").push_bind(survey);
+            }
+            query.push(" GROUP BY piece.number, events.score");
             let found = query.build().fetch_all(&self.pool).await?;
             rows.extend(found.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         }
@@ -485,18 +525,19 @@ async fn apply_to_rollups(
     let nps: Vec<_> = deltas.nps.iter().collect();
     for chunk in nps.chunks(1000) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) ",
+            "INSERT INTO nps_rollup (site_id, survey, hour, promoters, passives, detractors) ",
         );
-        upsert.push_values(chunk, |mut values, ((site_id, hour), tally)| {
+        upsert.push_values(chunk, |mut values, ((site_id, survey, hour), tally)| {
             values
                 .push_bind(*site_id)
+                .push_bind(survey.clone())
                 .push_bind(*hour)
                 .push_bind(direction.signed(tally.promoters))
                 .push_bind(direction.signed(tally.passives))
                 .push_bind(direction.signed(tally.detractors));
         });
         upsert.push(
-            " ON CONFLICT (site_id, hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
+            " ON CONFLICT (site_id, survey, hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
              passives = passives + excluded.passives, detractors = detractors + excluded.detractors",
         );
         upsert.build().execute(&mut **tx).await?;

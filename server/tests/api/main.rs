@@ -21,3 +21,4 @@ mod ops;
 mod privacy;
 mod reports;
 mod scale_out;
+mod surveys;

@@ -29,6 +29,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/touchpoints"),
     ("post", "/v1/sites/{site}/privacy/export"),
     ("post", "/v1/sites/{site}/privacy/erase"),
+    ("get", "/v1/sites/{site}/surveys"),
+    ("put", "/v1/sites/{site}/surveys"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -32,6 +32,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::collect,
         collect::preflight,
         nps::nps,
+        nps::compare,
         trend::trend,
         journey::touchpoints,
         privacy::export,

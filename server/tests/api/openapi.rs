@@ -26,6 +26,7 @@ const SERVED: &[(&str, &str)] = &[
     ("options", "/v1/collect"),
     ("get", "/v1/sites/{site}/nps"),
     ("get", "/v1/sites/{site}/nps/trend"),
+    ("get", "/v1/sites/{site}/nps/compare"),
     ("get", "/v1/sites/{site}/touchpoints"),
     ("post", "/v1/sites/{site}/privacy/export"),
     ("post", "/v1/sites/{site}/privacy/erase"),

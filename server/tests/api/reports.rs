@@ -12,6 +12,7 @@ on_every_backend!(
     the_nps_covers_only_the_period_asked_for,
     a_malformed_period_is_refused,
     the_touchpoint_report_counts_each_moment,
+    a_comparison_gives_the_change_its_interval_and_p_value,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -401,4 +402,89 @@ mod trend {
         let longest = trend(&app, "?from=2023-01-01T00:00:00Z&to=2025-09-27T00:00:00Z").await;
         assert_eq!(longest["points"].as_array().unwrap().len(), 1_000);
     }
+}
+
+/// `promoters`, `passives` and `detractors` answers at `at`, one millisecond apart.
+fn answers(promoters: usize, passives: usize, detractors: usize, at: i64) -> Vec<Value> {
+    [(10, promoters), (7, passives), (3, detractors)]
+        .into_iter()
+        .flat_map(|(score, count)| std::iter::repeat_n(score, count))
+        .enumerate()
+        .map(|(i, score)| response(score, at + i as i64))
+        .collect()
+}
+
+async fn a_comparison_gives_the_change_its_interval_and_p_value(app: TestApp) {
+    // The worked example of `touchstone_shared::compare`: 50/30/20 (NPS 30) in the baseline,
+    // 60/25/15 (NPS 45) in the period: +15, interval −6.087..36.087, p = 0.16325.
+    let (baseline_day, period_day) = (noon_days_ago(60), noon_days_ago(20));
+    app.store_directly(answers(50, 30, 20, baseline_day)).await;
+    app.store_directly(answers(60, 25, 15, period_day)).await;
+    let path = format!(
+        "/v1/sites/{}/nps/compare?from={}&to={}&baseline_from={}&baseline_to={}",
+        app.site,
+        date_of(period_day),
+        date_of(period_day),
+        date_of(baseline_day),
+        date_of(baseline_day)
+    );
+    let response = app.get_with_key(&path).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    let close = |value: &Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-4;
+    assert!(close(&report["period"]["nps"], 45.0), "{report}");
+    assert!(close(&report["baseline"]["nps"], 30.0), "{report}");
+    assert_eq!(report["period"]["responses"], 100);
+    assert_eq!(
+        report["period"]["from"],
+        format!("{}T00:00:00Z", date_of(period_day))
+    );
+    assert!(close(&report["difference"], 15.0), "{report}");
+    assert!(
+        close(&report["confidence_interval"]["low"], -6.086_699),
+        "{report}"
+    );
+    assert!(
+        close(&report["confidence_interval"]["high"], 36.086_699),
+        "{report}"
+    );
+    assert!(close(&report["p_value"], 0.163_252), "{report}");
+    assert_eq!(report["small_sample"], false);
+    assert!(report["method"].as_str().unwrap().contains("z-test"));
+
+    // A baseline without answers compares nothing.
+    let empty = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/nps/compare?from={}&baseline_from=2020-01-01&baseline_to=2020-01-31",
+            app.site,
+            date_of(period_day)
+        ))
+        .await;
+    let empty: Value = empty.json().await.unwrap();
+    assert_eq!(
+        (empty["difference"].clone(), empty["p_value"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(empty["small_sample"], true);
+
+    let bad = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/nps/compare?baseline_from=last-year",
+            app.site
+        ))
+        .await;
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_parameter");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the baseline"),
+        "{body}"
+    );
+    let other = app.create_site("other").await.1;
+    let refused = app
+        .get_as(&format!("/v1/sites/{}/nps/compare", app.site), Some(&other))
+        .await;
+    assert_eq!(error_code(refused, 401).await, "unauthorized");
 }

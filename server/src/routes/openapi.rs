@@ -35,6 +35,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         nps::compare,
         trend::trend,
         journey::touchpoints,
+        journey::drivers,
         privacy::export,
         privacy::erase,
         surveys::surveys,

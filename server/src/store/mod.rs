@@ -146,6 +146,16 @@ impl<'a> AnswerScope<'a> {
     }
 }
 
+/// A period's answers, and for each touchpoint the answers of the respondents who reached it
+/// shortly before answering: what the journey drivers compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyReach {
+    /// Every answer of the period.
+    pub answers: Tally,
+    /// By touchpoint name (in name order): the answers of respondents who reached it.
+    pub reached: Vec<(String, Tally)>,
+}
+
 /// A read API key to add to a site; the key itself is never stored, only its hash.
 #[derive(Debug, Clone, Copy)]
 pub struct NewApiKey<'a> {
@@ -221,18 +231,22 @@ struct Dialect {
     placeholder: fn(u8) -> String,
     /// The score column as a 64-bit integer (PostgreSQL stores a `SMALLINT`).
     score: &'static str,
+    /// The `n`th bound parameter where it may be a null text (PostgreSQL must be told its type).
+    text_placeholder: fn(u8) -> String,
 }
 
 /// SQLite's way of writing the shared statements.
 const SQLITE: Dialect = Dialect {
     placeholder: |n| format!("?{n}"),
     score: "score",
+    text_placeholder: |n| format!("?{n}"),
 };
 
 /// PostgreSQL's way of writing the shared statements.
 const POSTGRES: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
     score: "score::BIGINT AS score",
+    text_placeholder: |n| format!("${n}::TEXT"),
 };
 
 /// The query behind [`Store::held_events`]; bind the site and [`subject_parameters`].
@@ -256,6 +270,52 @@ fn erase_sql(subject: &Subject, dialect: &Dialect) -> String {
         subject_condition(subject, dialect),
         dialect.score
     )
+}
+
+/// The query behind [`Store::journey_reach`], as `(touchpoint name, score, answers)` rows; the
+/// rows with a null name count every answer. Parameters: 1 the site id, 2 and 3 the period's
+/// bounds, 4 the survey or null, 5 the window in milliseconds. A respondent counts once per
+/// touchpoint however often they reached it; `page_view` is left out (everyone has one; pages
+/// are a segment, not a moment).
+fn journey_reach_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to, window) = (p(1), p(2), p(3), p(5));
+    let survey = (dialect.text_placeholder)(4);
+    format!(
+        "WITH answers AS ( \
+           SELECT event_id, visitor_id, occurred_at, {score} FROM events \
+           WHERE site_id = {site} AND kind = 'response' AND occurred_at >= {from} AND occurred_at < {to} \
+             AND ({survey} IS NULL OR survey = {survey})), \
+         reached AS ( \
+           SELECT DISTINCT answers.event_id, moment.name, answers.score FROM answers \
+           JOIN events AS moment ON moment.site_id = {site} AND moment.visitor_id = answers.visitor_id \
+             AND moment.kind = 'touchpoint' AND moment.name <> 'page_view' \
+             AND moment.occurred_at <= answers.occurred_at \
+             AND moment.occurred_at >= answers.occurred_at - {window}) \
+         SELECT CAST(NULL AS TEXT), score, COUNT(*) FROM answers GROUP BY score \
+         UNION ALL \
+         SELECT name, score, COUNT(*) FROM reached GROUP BY name, score",
+        score = dialect.score,
+    )
+}
+
+/// Folds the rows of [`journey_reach_sql`] into what [`Store::journey_reach`] returns.
+fn journey_reach(rows: Vec<(Option<String>, i64, i64)>) -> Result<JourneyReach, StoreError> {
+    let mut answers = Vec::new();
+    let mut reached: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for (name, score, count) in rows {
+        match name {
+            None => answers.push((score, count)),
+            Some(name) => reached.entry(name).or_default().push((score, count)),
+        }
+    }
+    Ok(JourneyReach {
+        answers: tally_scores(answers)?,
+        reached: reached
+            .into_iter()
+            .map(|(name, rows)| Ok((name, tally_scores(rows)?)))
+            .collect::<Result<_, StoreError>>()?,
+    })
 }
 
 /// The visitor and customer ids to bind as parameters 2 and 3 of [`subject_condition`].
@@ -548,6 +608,15 @@ pub trait Store: Send + Sync + 'static {
         scope: AnswerScope<'_>,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError>;
+
+    /// The answers within `range` and, for every touchpoint but `page_view`, the answers of
+    /// respondents who reached it within `window_millis` before answering.
+    async fn journey_reach(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+    ) -> Result<JourneyReach, StoreError>;
 
     /// How often each touchpoint was recorded within `range`, most frequent first.
     async fn touchpoint_counts(

@@ -7,11 +7,12 @@
 
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
-    IncomingBatch, KeyToRevoke, NewApiKey, NewSite, POSTGRES, RollupDeltas, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas,
-    event_rows, held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle,
-    split_by_hour, stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    IncomingBatch, JourneyReach, KeyToRevoke, NewApiKey, NewSite, POSTGRES, RollupDeltas, Store,
+    StoreError, StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour, stored_scope,
+    stored_site_key, stored_surveys, subject_parameters, surveys_json, tallies_by_index,
+    tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -435,6 +436,23 @@ impl Store for PostgresStore {
                 (row.get(0), score, row.get(2))
             }),
         )
+    }
+
+    async fn journey_reach(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+    ) -> Result<JourneyReach, StoreError> {
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(journey_reach_sql(&POSTGRES)))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(window_millis)
+            .fetch_all(&self.pool)
+            .await?;
+        journey_reach(rows)
     }
 
     async fn touchpoint_counts(

@@ -16,11 +16,12 @@
 
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
-    IncomingBatch, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas,
-    event_rows, held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle,
-    split_by_hour, stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    IncomingBatch, JourneyReach, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store,
+    StoreError, StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    merge_touchpoint_counts, now_millis, rollup_tally, settle, split_by_hour, stored_scope,
+    stored_site_key, stored_surveys, subject_parameters, surveys_json, tallies_by_index,
+    tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -465,6 +466,23 @@ impl Store for SqliteStore {
             rows.extend(found.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         }
         tallies_by_index(ranges.len(), rows)
+    }
+
+    async fn journey_reach(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+    ) -> Result<JourneyReach, StoreError> {
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(journey_reach_sql(&SQLITE)))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(window_millis)
+            .fetch_all(&self.pool)
+            .await?;
+        journey_reach(rows)
     }
 
     async fn touchpoint_counts(

@@ -28,6 +28,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/nps/trend"),
     ("get", "/v1/sites/{site}/nps/compare"),
     ("get", "/v1/sites/{site}/touchpoints"),
+    ("get", "/v1/sites/{site}/drivers"),
     ("post", "/v1/sites/{site}/privacy/export"),
     ("post", "/v1/sites/{site}/privacy/erase"),
     ("get", "/v1/sites/{site}/surveys"),

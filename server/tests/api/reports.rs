@@ -13,6 +13,7 @@ on_every_backend!(
     a_malformed_period_is_refused,
     the_touchpoint_report_counts_each_moment,
     a_comparison_gives_the_change_its_interval_and_p_value,
+    drivers_compare_journeys_with_and_without_each_moment,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -487,4 +488,145 @@ async fn a_comparison_gives_the_change_its_interval_and_p_value(app: TestApp) {
         .get_as(&format!("/v1/sites/{}/nps/compare", app.site), Some(&other))
         .await;
     assert_eq!(error_code(refused, 401).await, "unauthorized");
+}
+
+async fn drivers_compare_journeys_with_and_without_each_moment(app: TestApp) {
+    let at = noon_days_ago(5);
+    let minute = 60_000;
+    let visits = |count: usize, journey: &dyn Fn() -> Vec<Value>| -> Vec<Vec<Value>> {
+        (0..count).map(|_| journey()).collect()
+    };
+    let mut all = Vec::new();
+    // Contacted support, then scored 3.
+    all.extend(visits(40, &|| {
+        vec![
+            touchpoint("page_view", at),
+            touchpoint("support_contact", at),
+            response(3, at + minute),
+        ]
+    }));
+    // Completed a checkout, then scored 10.
+    all.extend(visits(40, &|| {
+        vec![
+            touchpoint("checkout_completed", at),
+            response(10, at + minute),
+        ]
+    }));
+    // Contacted support twice, then scored 9: counted once each.
+    all.extend(visits(10, &|| {
+        vec![
+            touchpoint("support_contact", at),
+            touchpoint("support_contact", at + 1),
+            response(9, at + minute),
+        ]
+    }));
+    // Answered 10, contacted support only afterwards: not part of the answer's journey.
+    all.extend(visits(5, &|| {
+        vec![response(10, at), touchpoint("support_contact", at + minute)]
+    }));
+    // Contacted support 40 days before answering 10: outside the 30-day window.
+    all.extend(visits(5, &|| {
+        vec![
+            touchpoint("support_contact", at - 40 * DAY),
+            response(10, at),
+        ]
+    }));
+    // A rare moment: listed, not ranked.
+    all.extend(visits(3, &|| {
+        vec![
+            touchpoint("newsletter_signup", at),
+            response(8, at + minute),
+        ]
+    }));
+    app.store_visits(all).await;
+
+    let response = app
+        .get_with_key(&format!("/v1/sites/{}/drivers", app.site))
+        .await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["answers"]["responses"], 103);
+    assert_eq!(
+        (
+            report["window_days"].as_u64(),
+            report["min_answers"].as_u64()
+        ),
+        (Some(30), Some(30))
+    );
+    let drivers = report["drivers"].as_array().unwrap();
+    let names: Vec<&str> = drivers
+        .iter()
+        .map(|driver| driver["touchpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["checkout_completed", "support_contact", "newsletter_signup"],
+        "page views are not drivers"
+    );
+    let close = |value: &Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-6;
+    // support_contact: with = 40 detractors + 10 promoters (NPS −60); without = 50 promoters
+    // and 3 passives (NPS 50/53 = 94.34).
+    let support = &drivers[1];
+    assert_eq!(support["with"]["responses"], 50);
+    assert!(close(&support["with"]["nps"], -60.0), "{support}");
+    assert_eq!(support["without"]["responses"], 53);
+    assert!(
+        close(&support["difference"], -60.0 - 100.0 * 50.0 / 53.0),
+        "{support}"
+    );
+    assert!(support["p_value"].as_f64().unwrap() < 1e-6, "{support}");
+    assert_eq!(support["ranked"], true);
+    // checkout_completed: with = 40 promoters (NPS 100), without = 63 answers.
+    let checkout = &drivers[0];
+    assert_eq!(
+        (
+            checkout["with"]["responses"].as_u64(),
+            checkout["without"]["responses"].as_u64()
+        ),
+        (Some(40), Some(63))
+    );
+    assert!(checkout["difference"].as_f64().unwrap() > 0.0);
+    assert_eq!(drivers[2]["ranked"], false);
+    assert_eq!(drivers[2]["with"]["responses"], 3);
+
+    // A window of 60 days takes in the old contact; a tighter guard ranks the rare moment.
+    let wide: Value = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/drivers?window_days=60&min_answers=3",
+            app.site
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let support = wide["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|driver| driver["touchpoint"] == "support_contact")
+        .unwrap()
+        .clone();
+    assert_eq!(support["with"]["responses"], 55);
+    assert!(
+        wide["drivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|driver| driver["ranked"] == true)
+    );
+    for bad in [
+        "window_days=0",
+        "window_days=366",
+        "min_answers=-1",
+        "survey=Bad%20Id",
+    ] {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/drivers?{bad}", app.site))
+            .await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
 }

@@ -29,6 +29,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/nps/compare"),
     ("get", "/v1/sites/{site}/touchpoints"),
     ("get", "/v1/sites/{site}/drivers"),
+    ("get", "/v1/sites/{site}/responses"),
+    ("get", "/v1/sites/{site}/responses.csv"),
     ("post", "/v1/sites/{site}/privacy/export"),
     ("post", "/v1/sites/{site}/privacy/erase"),
     ("get", "/v1/sites/{site}/surveys"),

@@ -14,6 +14,8 @@ on_every_backend!(
     the_touchpoint_report_counts_each_moment,
     a_comparison_gives_the_change_its_interval_and_p_value,
     drivers_compare_journeys_with_and_without_each_moment,
+    responses_are_listed_page_by_page_with_their_journeys,
+    the_csv_export_holds_every_answer_quoted_and_defused,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -629,4 +631,191 @@ async fn drivers_compare_journeys_with_and_without_each_moment(app: TestApp) {
             "{bad}"
         );
     }
+}
+
+/// An answer with a comment.
+fn commented(score: u8, at: i64, comment: &str) -> Value {
+    let mut event = response(score, at);
+    event["comment"] = json!(comment);
+    event
+}
+
+async fn responses_are_listed_page_by_page_with_their_journeys(app: TestApp) {
+    let at = noon_days_ago(3);
+    let minute = 60_000;
+    let mut visits = vec![vec![
+        identify("cus_42", at - 2 * minute),
+        touchpoint("pricing_viewed", at - minute),
+        touchpoint("support_contact", at - minute + 1),
+        commented(2, at, "The 100% refund_policy is a LIE"),
+        touchpoint("after_the_answer", at + minute),
+    ]];
+    for i in 0..7 {
+        visits.push(vec![commented(9, at - DAY - i * minute, "Fast delivery")]);
+    }
+    visits.push(vec![
+        touchpoint("old_visit", at - 40 * DAY),
+        response(7, at - 2 * DAY),
+    ]);
+    app.store_visits(visits).await;
+    let path = |query: &str| format!("/v1/sites/{}/responses?{query}", app.site);
+
+    let page: Value = app
+        .get_with_key(&path("limit=3"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let answers = page["responses"].as_array().unwrap();
+    assert_eq!(answers.len(), 3);
+    let newest = &answers[0];
+    assert_eq!(newest["score"], 2);
+    assert_eq!(newest["category"], "detractor");
+    assert_eq!(newest["customer"], "cus_42");
+    assert_eq!(newest["survey"], "nps");
+    let journey: Vec<&str> = newest["touchpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        journey,
+        ["pricing_viewed", "support_contact"],
+        "oldest first, nothing after the answer"
+    );
+    assert!(newest["at"].as_str().unwrap().ends_with('Z'));
+
+    // Following the cursor visits every answer once, newest first.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("limit=3&cursor={cursor}"),
+            None => "limit=3".to_owned(),
+        };
+        let page: Value = app.get_with_key(&path(&query)).await.json().await.unwrap();
+        for answer in page["responses"].as_array().unwrap() {
+            seen.push((
+                answer["at"].as_str().unwrap().to_owned(),
+                answer["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen.len(), sorted.len(), "no answer twice");
+
+    // Filters.
+    let count = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let page: Value = app.get_with_key(&path(&query)).await.json().await.unwrap();
+            page["responses"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("category=promoter").await, 7);
+    assert_eq!(count("category=passive").await, 1);
+    assert_eq!(count("category=detractor&max_score=1").await, 0);
+    assert_eq!(count("min_score=2&max_score=7").await, 2);
+    assert_eq!(count("contains=lie").await, 1, "case-insensitive");
+    assert_eq!(count("contains=100%25").await, 1, "a literal %");
+    assert_eq!(count("contains=_policy").await, 1, "a literal _");
+    assert_eq!(count("contains=%25%25").await, 0);
+    assert_eq!(count("contains=x_y").await, 0, "_ is not a wildcard");
+    assert_eq!(count("survey=checkout").await, 0);
+    assert_eq!(count(&format!("from={}", date_of(at))).await, 1);
+    for bad in [
+        "category=fan",
+        "min_score=11",
+        "limit=0",
+        "limit=501",
+        "cursor=nonsense",
+        "window_days=0",
+        &format!("contains={}", "x".repeat(201)),
+    ] {
+        let response = app.get_with_key(&path(bad)).await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+    let anonymous = app.get_as(&path(""), None).await;
+    assert_eq!(error_code(anonymous, 401).await, "unauthorized");
+}
+
+async fn the_csv_export_holds_every_answer_quoted_and_defused(app: TestApp) {
+    let at = noon_days_ago(3);
+    let mut visits: Vec<Vec<Value>> = (0..1203)
+        .map(|i| {
+            vec![
+                touchpoint("pricing_viewed", at - i - 1),
+                response((i % 11) as u8, at - i),
+            ]
+        })
+        .collect();
+    visits.push(vec![commented(
+        0,
+        at + 1,
+        "=HYPERLINK(\"http://evil.example\"), \"quoted\"\nand a new line",
+    )]);
+    app.store_visits(visits).await;
+    let response = app
+        .get_with_key(&format!("/v1/sites/{}/responses.csv", app.site))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "answered_at",
+            "score",
+            "category",
+            "comment",
+            "survey",
+            "language",
+            "device",
+            "customer",
+            "visitor",
+            "touchpoints"
+        ]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1204, "every page, the last one partial");
+    assert_eq!(
+        &records[0][4],
+        "'=HYPERLINK(\"http://evil.example\"), \"quoted\"\nand a new line"
+    );
+    assert_eq!(&records[0][3], "detractor");
+    assert_eq!(&records[1][10], "pricing_viewed");
+    let ids: std::collections::HashSet<&str> = records
+        .iter()
+        .map(|record| record.get(0).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1204, "no answer twice across pages");
+    let filtered = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/responses.csv?category=promoter",
+            app.site
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Scores 9 and 10 among i % 11 for i below 1,203: 109 full rounds of two.
+    assert_eq!(filtered.lines().count(), 1 + 218);
 }

@@ -55,7 +55,7 @@ pub struct WidgetBuild {
 pub fn build() -> Result<WidgetBuild> {
     let tools = ensure_wasm_tools()?;
     let target = target_dir();
-    step("building the widget for wasm32 (profile `widget-release`: opt-level z, LTO)");
+    step("building the widget for wasm32 (profile `widget-release`: opt-level s, LTO)");
     run(cargo().args([
         "build",
         "-p",

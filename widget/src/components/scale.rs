@@ -13,6 +13,11 @@ pub const LOW_LABEL: &str = "Not at all likely";
 /// The label under the highest score.
 pub const HIGH_LABEL: &str = "Extremely likely";
 
+/// Each score as text, for its button and its `data-score`: a table rather than `to_string()`,
+/// which would bring integer formatting into the wasm for eleven fixed strings.
+const SCORE_TEXT: [&str; Score::MAX as usize + 1] =
+    ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+
 /// The accessible names of the end choices, which carry the end labels' meaning.
 const LOW_CHOICE_LABEL: &str = "0, not at all likely";
 const HIGH_CHOICE_LABEL: &str = "10, extremely likely";
@@ -74,14 +79,14 @@ pub fn Scale(props: &ScaleProps) -> Html {
                 role="radio"
                 class="choice"
                 ref={refs[usize::from(value)].clone()}
-                data-score={value.to_string()}
+                data-score={SCORE_TEXT[usize::from(value)]}
                 aria-checked={if checked { "true" } else { "false" }}
                 aria-disabled={props.busy.then_some("true")}
                 aria-label={label}
                 tabindex={if value == tab_stop { "0" } else { "-1" }}
                 {onclick}
             >
-                { value }
+                { SCORE_TEXT[usize::from(value)] }
             </button>
         }
     });
@@ -118,7 +123,18 @@ fn step(current: u8, key: &str) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::step;
+    use super::{SCORE_TEXT, step};
+    use touchstone_shared::Score;
+
+    #[test]
+    fn every_score_has_its_text() {
+        for score in Score::all() {
+            assert_eq!(
+                SCORE_TEXT[usize::from(score.value())],
+                score.value().to_string()
+            );
+        }
+    }
 
     #[test]
     fn arrows_move_one_choice_and_wrap_around() {

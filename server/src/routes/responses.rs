@@ -16,7 +16,7 @@ use futures_util::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use touchstone_shared::{Category, Score, SurveyId};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// Answers a page holds unless the client asks for fewer.
 const DEFAULT_LIMIT: u32 = 50;
@@ -37,25 +37,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The filters both routes take.
-#[derive(Debug, Deserialize)]
-struct ResponseParams {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FilterParams {
     #[serde(flatten)]
+    #[param(ignore)]
     period: PeriodParams,
-    /// One survey's answers only.
+    /// One survey's answers only, e.g. `nps`.
     survey: Option<String>,
     /// `promoter`, `passive` or `detractor`.
     category: Option<String>,
-    /// The lowest score shown (0 by default).
+    /// The lowest score, 0 by default.
     min_score: Option<u8>,
-    /// The highest score shown (10 by default).
+    /// The highest score, 10 by default.
     max_score: Option<u8>,
-    /// Only answers whose comment contains this text, case-insensitively.
+    /// Text the comment contains, case-insensitively (at most 200 characters).
     contains: Option<String>,
-    /// How far before an answer its journey is shown, in days (30 by default).
+    /// How far before an answer its journey is shown: 1 to 365 days, 30 by default.
     window_days: Option<u16>,
-    /// Answers per page (50 by default, at most 500); not for the CSV.
+}
+
+/// The page of the listing: read from the same query string as the filters, as a separate
+/// extractor (serde's nested `flatten` would read numbers in query strings as text).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PageParams {
+    /// Answers per page: 1 to 500, 50 by default.
     limit: Option<u32>,
-    /// Where the previous page ended: its `next_cursor`; not for the CSV.
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -69,7 +78,7 @@ struct Filters {
 }
 
 impl Filters {
-    fn parse(params: &ResponseParams) -> Result<Self, ApiError> {
+    fn parse(params: &FilterParams) -> Result<Self, ApiError> {
         let invalid = |message: String| ApiError::InvalidParameter(message);
         let score = |name: &str, value: Option<u8>, default: u8| {
             Score::try_from(value.unwrap_or(default))
@@ -199,18 +208,7 @@ struct JourneyStep {
     get,
     path = "/v1/sites/{site}/responses",
     tag = "reports",
-    params(
-        SitePath,
-        PeriodParams,
-        ("survey" = Option<String>, Query, description = "One survey's answers."),
-        ("category" = Option<String>, Query, description = "`promoter`, `passive` or `detractor`."),
-        ("min_score" = Option<u8>, Query, description = "The lowest score, 0 by default."),
-        ("max_score" = Option<u8>, Query, description = "The highest score, 10 by default."),
-        ("contains" = Option<String>, Query, description = "Text the comment contains, case-insensitively (at most 200 characters)."),
-        ("window_days" = Option<u16>, Query, description = "How far before an answer its journey is shown: 1 to 365 days, 30 by default."),
-        ("limit" = Option<u32>, Query, description = "Answers per page: 1 to 500, 50 by default."),
-        ("cursor" = Option<String>, Query, description = "The previous page's `next_cursor`."),
-    ),
+    params(SitePath, PeriodParams, FilterParams, PageParams),
     security(("api_key" = ["read"])),
     responses(
         (status = 200, description = "A page of answers.", body = ResponsesPage),
@@ -222,18 +220,19 @@ struct JourneyStep {
 async fn responses(
     request: HttpRequest,
     site: web::Path<String>,
-    params: web::Query<ResponseParams>,
+    params: web::Query<FilterParams>,
+    page: web::Query<PageParams>,
     store: web::Data<dyn Store>,
 ) -> Result<web::Json<ResponsesPage>, ApiError> {
     let site = authorize(&request, store.get_ref(), &site).await?;
     let filters = Filters::parse(&params)?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::InvalidParameter(format!(
             "`limit` is 1 to {MAX_LIMIT}, not {limit}"
         )));
     }
-    let before = params.cursor.as_deref().map(parse_cursor).transpose()?;
+    let before = page.cursor.as_deref().map(parse_cursor).transpose()?;
     // One more than asked tells whether another page follows.
     let mut listed = store
         .responses(&filters.query(&site, before, limit + 1))
@@ -260,16 +259,7 @@ async fn responses(
     get,
     path = "/v1/sites/{site}/responses.csv",
     tag = "reports",
-    params(
-        SitePath,
-        PeriodParams,
-        ("survey" = Option<String>, Query, description = "One survey's answers."),
-        ("category" = Option<String>, Query, description = "`promoter`, `passive` or `detractor`."),
-        ("min_score" = Option<u8>, Query, description = "The lowest score, 0 by default."),
-        ("max_score" = Option<u8>, Query, description = "The highest score, 10 by default."),
-        ("contains" = Option<String>, Query, description = "Text the comment contains, case-insensitively."),
-        ("window_days" = Option<u16>, Query, description = "How far before an answer its journey is listed: 1 to 365 days, 30 by default."),
-    ),
+    params(SitePath, PeriodParams, FilterParams),
     security(("api_key" = ["read"])),
     responses(
         (status = 200, description = "The answers.", content_type = "text/csv", body = String),
@@ -281,7 +271,7 @@ async fn responses(
 async fn responses_csv(
     request: HttpRequest,
     site: web::Path<String>,
-    params: web::Query<ResponseParams>,
+    params: web::Query<FilterParams>,
     store: web::Data<dyn Store>,
 ) -> Result<HttpResponse, ApiError> {
     let site = authorize(&request, store.get_ref(), &site).await?;

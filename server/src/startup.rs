@@ -10,7 +10,7 @@ use crate::routes::{self, assets::AssetError, assets::Assets};
 use crate::site_cache::SiteCache;
 use crate::store::{self, StoreError};
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer, web};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -80,11 +80,17 @@ impl Application {
         });
         let sweeper = tokio::spawn(forget_idle_clients(gate.clone()));
         let store = web::Data::from(store);
+        // actix's request log renders each request's line (a few allocations) before it knows
+        // whether the line will be written, so it is only mounted when its lines are wanted.
+        let request_log = tracing::enabled!(
+            target: "actix_web::middleware::logger",
+            tracing::Level::INFO
+        );
         let server = HttpServer::new(move || {
             App::new()
                 // Method, path, status, size and time only: no addresses, no user agents.
                 .wrap(error::json_error_bodies())
-                .wrap(Logger::new("%r %s %b %Dms"))
+                .wrap(Condition::new(request_log, Logger::new("%r %s %b %Dms")))
                 .app_data(store.clone())
                 .app_data(ingest.clone())
                 .app_data(gate.clone())

@@ -12,26 +12,32 @@
 //! - One connection does all the writing and keeps a large page cache; reads use a pool of
 //!   others.
 //! - `temp_store = MEMORY`: statement journals stay off the disk.
-//! - `wal_autocheckpoint = 10,000` pages on the writer, instead of 1,000.
+//! - A checkpoint every 40 MiB of WAL on the writer, instead of every 1,000 pages.
+//! - 1 KiB pages in new databases: a commit writes whole pages, one or two per event.
+//! - Events are inserted by multi-row statements of a few fixed sizes, prepared once, that
+//!   count what they stored instead of returning it row by row.
 
 use super::{
-    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
-    IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite, ResponseCursor,
-    ResponseQuery, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject, TimeRange,
-    TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql, erased_deltas,
-    event_rows, held_events_sql, journey_reach, journey_reach_sql, merge_touchpoint_counts,
-    now_millis, responses_sql, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
-    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
+    HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
+    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject,
+    TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, settle, split_by_hour,
+    stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
+    tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Arguments, QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::{SiteKey, Tally};
@@ -51,11 +57,18 @@ pub struct SqliteStore {
 /// UUIDs touch pages all over it) stays in memory. Pages are only allocated as they are used.
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
-/// WAL pages written before the writer copies them back into the database file (SQLite's
-/// default is 1,000). A group of random-UUID inserts dirties about a page per event, so the
+/// WAL bytes written before the writer copies the pages back into the database file (SQLite's
+/// default is 1,000 pages). A group of random-UUID inserts dirties a few pages per event, so the
 /// default would checkpoint every few commits; a longer WAL lets the pages rewritten by many
 /// commits reach the database file once. Every commit is still synced to the WAL first.
-const WAL_CHECKPOINT_PAGES: u32 = 10_000;
+const WAL_CHECKPOINT_BYTES: i64 = 40 * 1024 * 1024;
+
+/// The page size of new databases, in bytes (SQLite's default is 4,096). Each event lands on
+/// a random leaf page of the primary-key index and of the visitor index, and every page a
+/// commit touches is written whole to the WAL, synced, and later copied by the checkpoint: with
+/// 1 KiB pages a commit writes about a third of the bytes it writes with 4 KiB pages
+/// (3.5 KiB instead of 9.8 KiB an event), so commits take less time and the writer less CPU.
+const PAGE_SIZE: u32 = 1024;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url`, e.g. `sqlite://touchstone.db`, and
@@ -70,15 +83,31 @@ impl SqliteStore {
             // Statement journals (a multi-row insert keeps one to undo itself on a failed
             // check) and sorts stay in memory instead of short-lived temporary files. They
             // never need to survive a crash: durability is the WAL's, synced at every commit.
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Only a new database takes it; an existing one keeps the page size it was made with.
+            .page_size(PAGE_SIZE);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            // In pages, so it depends on the page size of the database, new or old.
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                        .fetch_one(&mut *connection)
+                        .await?;
+                    let pages = WAL_CHECKPOINT_BYTES / page_size.max(512);
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA wal_autocheckpoint = {pages}"
+                    )))
+                    .execute(&mut *connection)
+                    .await?;
+                    Ok(())
+                })
+            })
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-                    .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string()),
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
             )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -303,42 +332,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredBatch>, StoreError> {
         let rows = event_rows(batches);
         let mut tx = self.writer.begin().await?;
-        let mut inserted = HashSet::with_capacity(rows.len());
-        // 21 columns: well under SQLite's 32,766 bound parameters per statement.
-        for chunk in rows.chunks(500) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, \
-                 customer_id, traits, survey, referrer, utm_source, utm_medium, utm_campaign, utm_term, utm_content, language, device) ",
-            );
-            insert.push_values(chunk, |mut values, row| {
-                values
-                    .push_bind(row.site_id)
-                    .push_bind(row.event_id)
-                    .push_bind(row.visitor_id)
-                    .push_bind(row.kind)
-                    .push_bind(row.occurred_at)
-                    .push_bind(row.received_at)
-                    .push_bind(row.name.map(str::to_owned))
-                    .push_bind(row.url.map(str::to_owned))
-                    .push_bind(row.score)
-                    .push_bind(row.comment.map(str::to_owned))
-                    .push_bind(row.customer_id.map(str::to_owned))
-                    .push_bind(row.traits.clone())
-                    .push_bind(row.survey.map(str::to_owned))
-                    .push_bind(row.referrer.map(str::to_owned))
-                    .push_bind(row.utm(|utm| &utm.source).map(str::to_owned))
-                    .push_bind(row.utm(|utm| &utm.medium).map(str::to_owned))
-                    .push_bind(row.utm(|utm| &utm.campaign).map(str::to_owned))
-                    .push_bind(row.utm(|utm| &utm.term).map(str::to_owned))
-                    .push_bind(row.utm(|utm| &utm.content).map(str::to_owned))
-                    .push_bind(row.language.map(str::to_owned))
-                    .push_bind(row.device);
-            });
-            insert.push(" ON CONFLICT (site_id, event_id) DO NOTHING RETURNING site_id, event_id");
-            for row in insert.build().fetch_all(&mut *tx).await? {
-                inserted.insert((row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1)));
-            }
-        }
+        let inserted = insert_events(&mut tx, &rows).await?;
         let (outcomes, deltas) = settle(batches, inserted);
         apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
         tx.commit().await?;
@@ -581,6 +575,124 @@ impl Store for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// The most rows one insert statement carries (12 bound parameters each, well under SQLite's
+/// 32,766 per statement).
+const MAX_ROWS_PER_INSERT: usize = 128;
+
+/// The columns each event binds: 128 rows of them stay well under SQLite's 32,766 parameters.
+const COLUMNS: usize = 21;
+
+/// Inserts `rows`, leaving the events already stored as they are, and returns the
+/// `(site id, event id)` of those it stored.
+///
+/// The statements only count what they insert: a statement with `RETURNING` buffers its rows
+/// in a temporary table and sqlx hands each one over from its worker thread separately, which
+/// cost more than the insert itself. Almost every statement stores all its rows (nothing is
+/// replayed); when one stores fewer, its new rows are read back by rowid: SQLite gives the rows
+/// one statement inserts consecutive rowids after the table's largest, and nothing else writes
+/// while this transaction holds the write lock.
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rows: &[EventRow<'_>],
+) -> Result<HashSet<(i64, uuid::Uuid)>, StoreError> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in statement_chunks(rows) {
+        let done = insert_statement(chunk)?.execute(&mut **tx).await?;
+        let stored = done.rows_affected();
+        if stored == chunk.len() as u64 {
+            inserted.extend(chunk.iter().map(|row| (row.site_id, row.event_id)));
+        } else if stored > 0 {
+            let last = done.last_insert_rowid();
+            let new = sqlx::query(
+                "SELECT site_id, event_id FROM events WHERE rowid > ?1 - ?2 AND rowid <= ?1",
+            )
+            .bind(last)
+            .bind(stored as i64)
+            .fetch_all(&mut **tx)
+            .await?;
+            inserted.extend(
+                new.iter()
+                    .map(|row| (row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1))),
+            );
+        }
+    }
+    Ok(inserted)
+}
+
+/// `rows` cut into runs of [`MAX_ROWS_PER_INSERT`] and then of falling powers of two, so that
+/// groups of any size use a handful of statement texts, each prepared once and then taken from
+/// the connection's statement cache, instead of a new statement of a new length every time.
+fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let size = if rows.len() >= MAX_ROWS_PER_INSERT {
+            MAX_ROWS_PER_INSERT
+        } else {
+            1 << rows.len().ilog2()
+        };
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
+
+/// One multi-row insert of `rows` that skips events already stored. The statement's text
+/// depends only on the number of rows (a power of two up to [`MAX_ROWS_PER_INSERT`]), and is
+/// made once.
+fn insert_statement(
+    rows: &[EventRow<'_>],
+) -> Result<sqlx::query::Query<'static, Sqlite, SqliteArguments>, StoreError> {
+    const SIZES: usize = MAX_ROWS_PER_INSERT.ilog2() as usize + 1;
+    static TEXTS: [OnceLock<String>; SIZES] = [const { OnceLock::new() }; SIZES];
+    let text = TEXTS[rows.len().ilog2() as usize].get_or_init(|| {
+        let mut text = String::from(
+            "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, name, url, score, comment, \
+             customer_id, traits, survey, referrer, utm_source, utm_medium, utm_campaign, utm_term, utm_content, language, device) VALUES ",
+        );
+        for row in 0..rows.len() {
+            if row > 0 {
+                text.push_str(", ");
+            }
+            text.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        }
+        text.push_str(" ON CONFLICT (site_id, event_id) DO NOTHING");
+        text
+    });
+    let mut arguments = SqliteArguments::default();
+    arguments.reserve(rows.len() * COLUMNS, 0);
+    for row in rows {
+        let bound = [
+            Arguments::add(&mut arguments, row.site_id),
+            Arguments::add(&mut arguments, row.event_id),
+            Arguments::add(&mut arguments, row.visitor_id),
+            Arguments::add(&mut arguments, row.kind),
+            Arguments::add(&mut arguments, row.occurred_at),
+            Arguments::add(&mut arguments, row.received_at),
+            Arguments::add(&mut arguments, row.name),
+            Arguments::add(&mut arguments, row.url),
+            Arguments::add(&mut arguments, row.score),
+            Arguments::add(&mut arguments, row.comment),
+            Arguments::add(&mut arguments, row.customer_id),
+            Arguments::add(&mut arguments, row.traits.as_deref()),
+            Arguments::add(&mut arguments, row.survey),
+            Arguments::add(&mut arguments, row.referrer),
+            Arguments::add(&mut arguments, row.utm(|utm| &utm.source)),
+            Arguments::add(&mut arguments, row.utm(|utm| &utm.medium)),
+            Arguments::add(&mut arguments, row.utm(|utm| &utm.campaign)),
+            Arguments::add(&mut arguments, row.utm(|utm| &utm.term)),
+            Arguments::add(&mut arguments, row.utm(|utm| &utm.content)),
+            Arguments::add(&mut arguments, row.language),
+            Arguments::add(&mut arguments, row.device),
+        ];
+        for result in bound {
+            result.map_err(|error| StoreError::Database(sqlx::Error::Encode(error)))?;
+        }
+    }
+    Ok(sqlx::query_with(text.as_str(), arguments))
 }
 
 /// Adds a group's new events to the hourly rollups, or takes erased events out of them, inside

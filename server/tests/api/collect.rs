@@ -11,6 +11,7 @@ on_every_backend!(
     collect_stores_a_batch_and_the_report_counts_it,
     collect_accepts_json_and_the_text_plain_that_beacons_send,
     collect_stores_a_replayed_batch_once,
+    collect_stores_only_the_new_events_of_a_partly_replayed_batch,
     collect_refuses_other_content_types,
     collect_refuses_malformed_and_truncated_json,
     collect_refuses_invalid_utf8,
@@ -82,6 +83,44 @@ async fn collect_stores_a_replayed_batch_once(app: TestApp) {
         app.touchpoints().await,
         json!([{"name": "support_contact", "count": 1}])
     );
+}
+
+async fn collect_stores_only_the_new_events_of_a_partly_replayed_batch(app: TestApp) {
+    let stored = [response(9, noon()), touchpoint("page_view", noon())];
+    let first = batch(stored.to_vec());
+    assert_eq!(app.collect(&first).await.status(), 200);
+    // The old events among new ones, before, between and after them, with one new event twice.
+    let twice = response(0, noon());
+    let mixed = batch(vec![
+        response(10, noon()),
+        stored[0].clone(),
+        twice.clone(),
+        touchpoint("page_view", noon()),
+        stored[1].clone(),
+        twice,
+        response(7, noon()),
+    ]);
+    let receipt: Value = app.collect(&mixed).await.json().await.unwrap();
+    assert_eq!(
+        receipt,
+        json!({"accepted": 7, "duplicates": 3, "ignored": 0})
+    );
+    let report = app.nps("").await;
+    assert_eq!(
+        (
+            report["promoters"].clone(),
+            report["passives"].clone(),
+            report["detractors"].clone()
+        ),
+        (json!(2), json!(1), json!(1))
+    );
+    assert_eq!(
+        app.touchpoints().await,
+        json!([{"name": "page_view", "count": 2}])
+    );
+    let rows = StoredRows::open(&app.database.url).await;
+    rows.assert_stored_once(&event_ids(&mixed)).await;
+    rows.assert_rollups_equal_raw_rows().await;
 }
 
 async fn collect_refuses_other_content_types(app: TestApp) {

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod responses;
+pub mod segments;
 pub mod surveys;
 pub mod trend;
 
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     ops::configure(cfg);
     privacy::configure(cfg);
     responses::configure(cfg);
+    segments::configure(cfg);
     surveys::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);

@@ -296,6 +296,8 @@ struct Dialect {
     /// Case-insensitive `LIKE` (SQLite's `LIKE` folds ASCII letters only; PostgreSQL's `ILIKE`
     /// folds all).
     like: &'static str,
+    /// A trait's text value from the `traits` JSON column of `table`, the name bound at `n`.
+    trait_value: fn(&str, u8) -> String,
 }
 
 /// SQLite's way of writing the shared statements.
@@ -304,6 +306,7 @@ const SQLITE: Dialect = Dialect {
     score: "score",
     text_placeholder: |n| format!("?{n}"),
     like: "LIKE",
+    trait_value: |table, n| format!("json_extract({table}.traits, '$.\"' || ?{n} || '\"')"),
 };
 
 /// PostgreSQL's way of writing the shared statements.
@@ -312,6 +315,7 @@ const POSTGRES: Dialect = Dialect {
     score: "score::BIGINT AS score",
     text_placeholder: |n| format!("${n}::TEXT"),
     like: "ILIKE",
+    trait_value: |table, n| format!("{table}.traits ->> ${n}::TEXT"),
 };
 
 /// The query behind [`Store::held_events`]; bind the site and [`subject_parameters`].
@@ -395,6 +399,104 @@ fn responses_sql(dialect: &Dialect) -> String {
         before_id = p(9),
         limit = p(10),
     )
+}
+
+/// What a segments report groups answers by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// The survey answered.
+    Survey,
+    /// The language of the answer.
+    Language,
+    /// The device class of the answer.
+    Device,
+    /// The page the respondent last viewed before answering.
+    Page,
+    /// The referrer of the respondent's last session that had one (last non-direct touch).
+    Referrer,
+    /// A `utm_*` tag (`source`, `medium` or `campaign`) of the last session that had a referrer
+    /// or tags.
+    Utm(UtmTag),
+    /// A customer trait given with `identify` (the visitor's latest identify).
+    Trait(touchstone_shared::TraitName),
+}
+
+/// The campaign tags a segments report can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UtmTag {
+    /// `utm_source`.
+    Source,
+    /// `utm_medium`.
+    Medium,
+    /// `utm_campaign`.
+    Campaign,
+}
+
+/// The query behind [`Store::segments`], as `(segment value or null, score, answers)` rows.
+/// Parameters: 1 the site, 2 and 3 the period, 4 the survey or null, 5 the window in
+/// milliseconds, and for a trait segment 6 the trait's name.
+fn segments_sql(dialect: &Dialect, segment: &Segment) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to, window) = (p(1), p(2), p(3), p(5));
+    let survey = (dialect.text_placeholder)(4);
+    // The respondent's own earlier touchpoints within the window, latest first.
+    let earlier = |column: &str, condition: &str| {
+        format!(
+            "(SELECT moment.{column} FROM events AS moment WHERE moment.site_id = answer.site_id \
+               AND moment.visitor_id = answer.visitor_id AND moment.kind = 'touchpoint' \
+               AND moment.occurred_at <= answer.occurred_at \
+               AND moment.occurred_at >= answer.occurred_at - {window} AND {condition} \
+             ORDER BY moment.occurred_at DESC LIMIT 1)"
+        )
+    };
+    let arrived = "(moment.referrer IS NOT NULL OR moment.utm_source IS NOT NULL \
+                   OR moment.utm_medium IS NOT NULL OR moment.utm_campaign IS NOT NULL)";
+    let value = match segment {
+        Segment::Survey => "answer.survey".to_owned(),
+        Segment::Language => "answer.language".to_owned(),
+        Segment::Device => "answer.device".to_owned(),
+        Segment::Page => earlier("url", "moment.name = 'page_view'"),
+        Segment::Referrer => earlier("referrer", arrived),
+        Segment::Utm(UtmTag::Source) => earlier("utm_source", arrived),
+        Segment::Utm(UtmTag::Medium) => earlier("utm_medium", arrived),
+        Segment::Utm(UtmTag::Campaign) => earlier("utm_campaign", arrived),
+        Segment::Trait(_) => format!(
+            "(SELECT {} FROM events AS who WHERE who.site_id = answer.site_id \
+               AND who.visitor_id = answer.visitor_id AND who.kind = 'identify' \
+             ORDER BY who.occurred_at DESC LIMIT 1)",
+            (dialect.trait_value)("who", 6)
+        ),
+    };
+    format!(
+        "SELECT segment, score, COUNT(*) FROM ( \
+           SELECT {value} AS segment, answer.{score} FROM events AS answer \
+           WHERE answer.site_id = {site} AND answer.kind = 'response' \
+             AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
+             AND ({survey} IS NULL OR answer.survey = {survey})) AS answered \
+         GROUP BY segment, score",
+        score = dialect.score,
+    )
+}
+
+/// Folds the rows of [`segments_sql`] into one tally per segment value (`None`: the answers
+/// without one), most answers first.
+fn segment_tallies(
+    rows: Vec<(Option<String>, i64, i64)>,
+) -> Result<Vec<(Option<String>, Tally)>, StoreError> {
+    let mut groups: BTreeMap<Option<String>, Vec<(i64, i64)>> = BTreeMap::new();
+    for (segment, score, count) in rows {
+        groups.entry(segment).or_default().push((score, count));
+    }
+    let mut tallies = groups
+        .into_iter()
+        .map(|(segment, rows)| Ok((segment, tally_scores(rows)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    tallies.sort_by(|a, b| {
+        b.1.responses()
+            .cmp(&a.1.responses())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    Ok(tallies)
 }
 
 /// `text` as a `LIKE` pattern that matches it anywhere, its own `%`, `_` and `\` taken literally.
@@ -729,6 +831,17 @@ pub trait Store: Send + Sync + 'static {
         range: TimeRange,
         window_millis: i64,
     ) -> Result<JourneyReach, StoreError>;
+
+    /// The answers within `range`, grouped by `segment`: one tally per value (`None` for answers
+    /// without one), most answers first. `window_millis` bounds how far back the journey-based
+    /// segments (page, referrer, campaign tags) look.
+    async fn segments(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        segment: &Segment,
+        window_millis: i64,
+    ) -> Result<Vec<(Option<String>, Tally)>, StoreError>;
 
     /// A page of answers, newest first.
     async fn responses(&self, query: &ResponseQuery<'_>)

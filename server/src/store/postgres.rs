@@ -8,12 +8,12 @@
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
     IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite, POSTGRES,
-    ResponseCursor, ResponseQuery, RollupDeltas, Store, StoreError, StoredBatch, Subject,
+    ResponseCursor, ResponseQuery, RollupDeltas, Segment, Store, StoreError, StoredBatch, Subject,
     TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql,
     erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, settle, split_by_hour,
-    stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, segment_tallies,
+    segments_sql, settle, split_by_hour, stored_scope, stored_site_key, stored_surveys,
+    subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -437,6 +437,27 @@ impl Store for PostgresStore {
                 (row.get(0), score, row.get(2))
             }),
         )
+    }
+
+    async fn segments(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        segment: &Segment,
+        window_millis: i64,
+    ) -> Result<Vec<(Option<String>, Tally)>, StoreError> {
+        let sql = segments_sql(&POSTGRES, segment);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(window_millis);
+        if let Segment::Trait(name) = segment {
+            query = query.bind(name.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        segment_tallies(rows)
     }
 
     async fn journey_reach(

@@ -20,12 +20,12 @@
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
     HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
-    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject,
-    TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql,
-    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, settle, split_by_hour,
-    stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Store, StoreError, StoredBatch,
+    Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
+    erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, segment_tallies,
+    segments_sql, settle, split_by_hour, stored_scope, stored_site_key, stored_surveys,
+    subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -460,6 +460,27 @@ impl Store for SqliteStore {
             rows.extend(found.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         }
         tallies_by_index(ranges.len(), rows)
+    }
+
+    async fn segments(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        segment: &Segment,
+        window_millis: i64,
+    ) -> Result<Vec<(Option<String>, Tally)>, StoreError> {
+        let sql = segments_sql(&SQLITE, segment);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(window_millis);
+        if let Segment::Trait(name) = segment {
+            query = query.bind(name.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        segment_tallies(rows)
     }
 
     async fn journey_reach(

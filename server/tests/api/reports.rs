@@ -16,6 +16,7 @@ on_every_backend!(
     drivers_compare_journeys_with_and_without_each_moment,
     responses_are_listed_page_by_page_with_their_journeys,
     the_csv_export_holds_every_answer_quoted_and_defused,
+    segments_group_answers_by_context_source_and_trait,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -818,4 +819,163 @@ async fn the_csv_export_holds_every_answer_quoted_and_defused(app: TestApp) {
         .unwrap();
     // Scores 9 and 10 among i % 11 for i below 1,203: 109 full rounds of two.
     assert_eq!(filtered.lines().count(), 1 + 218);
+}
+
+async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
+    let at = noon_days_ago(3);
+    let page = |url: &str, at: i64| {
+        let mut event = touchpoint("page_view", at);
+        event["url"] = json!(url);
+        event
+    };
+    let answer = |score: u8, at: i64, device: &str, language: &str, survey: &str| {
+        let mut event = response(score, at);
+        event["device"] = json!(device);
+        event["language"] = json!(language);
+        event["survey"] = json!(survey);
+        event
+    };
+    let mut landing = page("https://shop.example/", at - 3000);
+    landing["referrer"] = json!("https://www.google.com/search?q=x");
+    landing["utm"] = json!({ "source": "newsletter", "campaign": "autumn" });
+    let mut old_landing = page("https://shop.example/", at - 40 * DAY);
+    old_landing["utm"] = json!({ "source": "newsletter" });
+    let mut bare = response(9, at);
+    bare.as_object_mut().unwrap().remove("survey");
+    app.store_visits(vec![
+        vec![
+            landing,
+            identify("cus_1", at - 2000),
+            page("https://shop.example/pricing", at - 1000),
+            answer(10, at, "mobile", "fr", "nps"),
+        ],
+        vec![
+            page("https://shop.example/support", at - 1000),
+            answer(2, at, "desktop", "en", "nps"),
+        ],
+        vec![old_landing, bare],
+        vec![answer(8, at, "mobile", "en", "checkout")],
+    ])
+    .await;
+    // A second customer with another plan, identified after the first.
+    app.store_visits(vec![vec![
+        json!({ "type": "identify", "id": event_id(), "at": at - 500, "customer": "cus_2", "traits": { "plan": "free" } }),
+        answer(0, at, "tablet", "de", "nps"),
+    ]])
+    .await;
+    let segments = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let response = app
+                .get_with_key(&format!("/v1/sites/{}/segments?{query}", app.site))
+                .await;
+            assert_eq!(response.status(), 200, "{query}");
+            let report: Value = response.json().await.unwrap();
+            report["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| {
+                    (
+                        row["value"].as_str().map(str::to_owned),
+                        row["responses"].as_u64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let named = |rows: &[(&str, u64)]| -> Vec<(Option<String>, u64)> {
+        rows.iter()
+            .map(|(value, count)| (Some((*value).to_owned()), *count))
+            .collect()
+    };
+    assert_eq!(
+        segments("by=device").await,
+        [
+            (Some("mobile".into()), 2),
+            (None, 1),
+            (Some("desktop".into()), 1),
+            (Some("tablet".into()), 1)
+        ]
+    );
+    assert_eq!(
+        segments("by=survey").await,
+        named(&[("nps", 4), ("checkout", 1)])
+    );
+    assert_eq!(
+        segments("by=language").await,
+        [
+            (Some("en".into()), 2),
+            (None, 1),
+            (Some("de".into()), 1),
+            (Some("fr".into()), 1)
+        ]
+    );
+    assert_eq!(
+        segments("by=page").await,
+        [
+            (None, 3),
+            (Some("https://shop.example/pricing".into()), 1),
+            (Some("https://shop.example/support".into()), 1)
+        ],
+        "the last page before the answer"
+    );
+    assert_eq!(
+        segments("by=utm_source").await,
+        [(None, 4), (Some("newsletter".into()), 1)]
+    );
+    assert_eq!(
+        segments("by=utm_source&window_days=60").await,
+        [(None, 3), (Some("newsletter".into()), 2)]
+    );
+    assert_eq!(
+        segments("by=utm_campaign").await,
+        [(None, 4), (Some("autumn".into()), 1)]
+    );
+    assert_eq!(
+        segments("by=referrer").await,
+        [(None, 4), (Some("https://www.google.com/search".into()), 1)]
+    );
+    assert_eq!(
+        segments("by=trait.plan").await,
+        [(None, 3), (Some("free".into()), 1), (Some("pro".into()), 1)]
+    );
+    assert_eq!(segments("by=trait.seats").await, [(None, 5)]);
+    assert_eq!(
+        segments("by=device&survey=checkout").await,
+        named(&[("mobile", 1)])
+    );
+    let report: Value = app
+        .get_with_key(&format!("/v1/sites/{}/segments?by=trait.plan", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pro = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["value"] == "pro")
+        .unwrap();
+    assert_eq!(
+        (pro["nps"].as_f64(), pro["small_sample"].as_bool()),
+        (Some(100.0), Some(true))
+    );
+    for bad in [
+        "",
+        "by=colour",
+        "by=trait.Plan",
+        "by=trait.",
+        "by=device&window_days=0",
+    ] {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/segments?{bad}", app.site))
+            .await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
 }

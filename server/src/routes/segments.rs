@@ -1,0 +1,157 @@
+//! `GET /v1/sites/{site}/segments`: the NPS of each segment of a site's respondents (by survey,
+//! language, device, page, traffic source, campaign tag or customer trait), for holders of the
+//! site's read API key.
+
+use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
+use crate::auth::authorize;
+use crate::error::ApiError;
+use crate::period::{Period, PeriodParams};
+use crate::store::{AnswerScope, Segment, Store, UtmTag};
+use crate::survey::survey_param;
+use actix_web::{HttpRequest, web};
+use serde::{Deserialize, Serialize};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId, TraitName};
+use utoipa::ToSchema;
+
+/// How far before an answer the journey-based segments look, unless the client says otherwise.
+const DEFAULT_WINDOW_DAYS: u16 = 30;
+
+/// Registers the segments report.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/sites/{site}/segments", web::get().to(segments));
+}
+
+/// The query string: what to group by, the period, one survey or all, the journey window.
+#[derive(Debug, Deserialize)]
+struct SegmentParams {
+    #[serde(flatten)]
+    period: PeriodParams,
+    by: Option<String>,
+    survey: Option<String>,
+    window_days: Option<u16>,
+}
+
+/// The NPS of each segment.
+#[derive(Debug, Serialize, ToSchema)]
+struct SegmentsReport {
+    /// The site's public key.
+    site: String,
+    /// The survey counted, or null for every survey of the site.
+    #[schema(value_type = Option<String>)]
+    survey: Option<SurveyId>,
+    #[serde(flatten)]
+    period: Period,
+    /// What the answers are grouped by, as asked.
+    by: String,
+    /// Always 0.95.
+    confidence_level: f64,
+    /// Most answers first; `value` is null for answers without one (no trait, a direct visit…).
+    segments: Vec<SegmentRow>,
+}
+
+/// One segment and its NPS.
+#[derive(Debug, Serialize, ToSchema)]
+struct SegmentRow {
+    /// The segment's value, e.g. `mobile`, `fr`, `newsletter` or `pro`.
+    value: Option<String>,
+    #[serde(flatten)]
+    summary: NpsSummary,
+}
+
+/// NPS by segment
+///
+/// `by`: `survey`, `language`, `device`, `page` (the last page viewed before answering),
+/// `referrer`, `utm_source`, `utm_medium`, `utm_campaign` (of the respondent's last visit that
+/// arrived with a referrer or campaign tags within `window_days`: last non-direct touch), or
+/// `trait.NAME` for a customer trait given with `identify` (the visitor's latest). Each segment
+/// has its 95% interval and the small-sample flag.
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/segments",
+    tag = "reports",
+    params(
+        SitePath,
+        PeriodParams,
+        ("by" = String, Query, description = "`survey`, `language`, `device`, `page`, `referrer`, `utm_source`, `utm_medium`, `utm_campaign` or `trait.NAME` (e.g. `trait.plan`)."),
+        ("survey" = Option<String>, Query, description = "One survey's answers; every survey of the site by default."),
+        ("window_days" = Option<u16>, Query, description = "How far before an answer the page, referrer and tags are looked for: 1 to 365 days, 30 by default."),
+    ),
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "The report.", body = SegmentsReport),
+        (status = 400, response = InvalidPeriod),
+        KeyedErrors,
+    ),
+)]
+#[tracing::instrument(name = "segments", skip_all)]
+async fn segments(
+    request: HttpRequest,
+    site: web::Path<String>,
+    params: web::Query<SegmentParams>,
+    store: web::Data<dyn Store>,
+) -> Result<web::Json<SegmentsReport>, ApiError> {
+    let site = authorize(&request, store.get_ref(), &site).await?;
+    let period = Period::parse(&params.period)?;
+    let survey = survey_param(params.survey.as_deref())?;
+    let by = params.by.as_deref().ok_or_else(|| {
+        ApiError::InvalidParameter("say what to group by with `by`, e.g. by=device".into())
+    })?;
+    let segment = parse_segment(by)?;
+    let window_days = params.window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+    if !(1..=365).contains(&window_days) {
+        return Err(ApiError::InvalidParameter(format!(
+            "`window_days` is 1 to 365, not {window_days}"
+        )));
+    }
+    let scope = AnswerScope {
+        site: &site,
+        survey: survey.as_ref(),
+    };
+    let tallies = store
+        .segments(
+            scope,
+            period.range(),
+            &segment,
+            i64::from(window_days) * 86_400_000,
+        )
+        .await?;
+    Ok(web::Json(SegmentsReport {
+        site: site.key.to_string(),
+        survey,
+        period,
+        by: by.to_owned(),
+        confidence_level: CONFIDENCE_LEVEL,
+        segments: tallies
+            .into_iter()
+            .map(|(value, tally)| SegmentRow {
+                value,
+                summary: NpsSummary::from(tally),
+            })
+            .collect(),
+    }))
+}
+
+fn parse_segment(by: &str) -> Result<Segment, ApiError> {
+    Ok(match by {
+        "survey" => Segment::Survey,
+        "language" => Segment::Language,
+        "device" => Segment::Device,
+        "page" => Segment::Page,
+        "referrer" => Segment::Referrer,
+        "utm_source" => Segment::Utm(UtmTag::Source),
+        "utm_medium" => Segment::Utm(UtmTag::Medium),
+        "utm_campaign" => Segment::Utm(UtmTag::Campaign),
+        other => match other.strip_prefix("trait.") {
+            Some(name) => Segment::Trait(
+                TraitName::parse(name)
+                    .map_err(|error| ApiError::InvalidParameter(format!("`by`: {error}")))?,
+            ),
+            None => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "`by` is survey, language, device, page, referrer, utm_source, utm_medium, \
+                     utm_campaign or trait.NAME, not {other:?}"
+                )));
+            }
+        },
+    })
+}

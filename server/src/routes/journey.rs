@@ -10,8 +10,11 @@ use crate::store::{AnswerScope, Store, TouchpointCount};
 use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use touchstone_shared::compare::{self, Comparison};
-use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SMALL_SAMPLE_BELOW, SurveyId, Tally};
+use touchstone_shared::{
+    CONFIDENCE_LEVEL, Category, NpsSummary, SMALL_SAMPLE_BELOW, Score, SurveyId, Tally,
+};
 use utoipa::ToSchema;
 
 /// The longest journey window a drivers report looks back over, in days.
@@ -20,7 +23,8 @@ const MAX_WINDOW_DAYS: u16 = 365;
 /// Registers the journey reports.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/sites/{site}/touchpoints", web::get().to(touchpoints))
-        .route("/v1/sites/{site}/drivers", web::get().to(drivers));
+        .route("/v1/sites/{site}/drivers", web::get().to(drivers))
+        .route("/v1/sites/{site}/paths", web::get().to(paths));
 }
 
 /// Touchpoint counts for a period.
@@ -224,4 +228,238 @@ async fn drivers(
         answers: NpsSummary::from(reach.answers),
         drivers,
     }))
+}
+
+/// The most journey steps a paths report reads; beyond it the report says it is partial.
+const MAX_STEP_ROWS: i64 = 1_000_000;
+
+/// The query string of the paths report.
+#[derive(Debug, Deserialize)]
+struct PathsParams {
+    #[serde(flatten)]
+    period: PeriodParams,
+    survey: Option<String>,
+    window_days: Option<u16>,
+    /// How many of the last touchpoints before an answer make its path (1 to 5, default 3).
+    length: Option<usize>,
+    /// How many paths per category (1 to 50, default 10).
+    top: Option<usize>,
+}
+
+/// The commonest journeys to each kind of answer.
+#[derive(Debug, Serialize, ToSchema)]
+struct PathsReport {
+    /// The site's public key.
+    site: String,
+    /// The survey counted, or null for every survey of the site.
+    #[schema(value_type = Option<String>)]
+    survey: Option<SurveyId>,
+    #[serde(flatten)]
+    period: Period,
+    /// How far before an answer touchpoints count, in days.
+    window_days: u16,
+    /// How many of the last touchpoints make a path.
+    length: usize,
+    /// Whether the period held more journey steps than one report reads (1,000,000): then the
+    /// paths describe the answers read first, not all of them.
+    partial: bool,
+    /// The commonest paths to a promoter's answer.
+    promoter: Vec<PathRow>,
+    /// The commonest paths to a passive's answer.
+    passive: Vec<PathRow>,
+    /// The commonest paths to a detractor's answer.
+    detractor: Vec<PathRow>,
+}
+
+/// One path and how many answers of the category it led to.
+#[derive(Debug, Serialize, ToSchema)]
+struct PathRow {
+    /// The last named touchpoints before the answer, oldest first, repeats in a row merged;
+    /// empty for answers reached without any.
+    steps: Vec<String>,
+    /// Answers of the category after this path.
+    answers: u64,
+    /// Their share of the category's answers, 0 to 1.
+    share: f64,
+}
+
+/// The journeys that lead to promoters and to detractors
+///
+/// For each category, the commonest paths: the last `length` named touchpoints (`page_view`
+/// aside) each respondent reached within `window_days` before answering, oldest first, with
+/// repeats in a row merged. Answers reached without a named touchpoint have the empty path.
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/paths",
+    tag = "reports",
+    params(
+        SitePath,
+        PeriodParams,
+        ("survey" = Option<String>, Query, description = "One survey's answers; every survey of the site by default."),
+        ("window_days" = Option<u16>, Query, description = "How far before an answer touchpoints count: 1 to 365 days, 30 by default."),
+        ("length" = Option<usize>, Query, description = "How many of the last touchpoints make a path: 1 to 5, 3 by default."),
+        ("top" = Option<usize>, Query, description = "Paths per category: 1 to 50, 10 by default."),
+    ),
+    security(("api_key" = ["read"])),
+    responses(
+        (status = 200, description = "The report.", body = PathsReport),
+        (status = 400, response = InvalidPeriod),
+        KeyedErrors,
+    ),
+)]
+#[tracing::instrument(name = "paths", skip_all)]
+async fn paths(
+    request: HttpRequest,
+    site: web::Path<String>,
+    params: web::Query<PathsParams>,
+    store: web::Data<dyn Store>,
+) -> Result<web::Json<PathsReport>, ApiError> {
+    let site = authorize(&request, store.get_ref(), &site).await?;
+    let period = Period::parse(&params.period)?;
+    let survey = survey_param(params.survey.as_deref())?;
+    let window_days = params.window_days.unwrap_or(30);
+    let length = params.length.unwrap_or(3);
+    let top = params.top.unwrap_or(10);
+    for (name, value, range) in [
+        (
+            "window_days",
+            usize::from(window_days),
+            1..=usize::from(MAX_WINDOW_DAYS),
+        ),
+        ("length", length, 1..=5),
+        ("top", top, 1..=50),
+    ] {
+        if !range.contains(&value) {
+            return Err(ApiError::InvalidParameter(format!(
+                "`{name}` is {} to {}, not {value}",
+                range.start(),
+                range.end()
+            )));
+        }
+    }
+    let scope = AnswerScope {
+        site: &site,
+        survey: survey.as_ref(),
+    };
+    let totals = store.tally(scope, period.range()).await?;
+    let steps = store
+        .journey_steps(
+            scope,
+            period.range(),
+            i64::from(window_days) * 86_400_000,
+            MAX_STEP_ROWS,
+        )
+        .await?;
+    let partial = steps.len() as i64 >= MAX_STEP_ROWS;
+    let mut counted: HashMap<(Category, Vec<String>), u64> = HashMap::new();
+    let mut with_journey = Tally::default();
+    for (category, path) in last_steps(steps, length)? {
+        with_journey.record(category);
+        *counted.entry((category, path)).or_default() += 1;
+    }
+    // Answers with no named touchpoint in their window have the empty path.
+    for (category, total, seen) in [
+        (Category::Promoter, totals.promoters, with_journey.promoters),
+        (Category::Passive, totals.passives, with_journey.passives),
+        (
+            Category::Detractor,
+            totals.detractors,
+            with_journey.detractors,
+        ),
+    ] {
+        if total > seen && !partial {
+            counted.insert((category, Vec::new()), total - seen);
+        }
+    }
+    let rows = |category: Category, total: u64| {
+        let mut rows: Vec<PathRow> = counted
+            .iter()
+            .filter(|((of, _), _)| *of == category)
+            .map(|((_, steps), answers)| PathRow {
+                steps: steps.clone(),
+                answers: *answers,
+                share: *answers as f64 / total.max(1) as f64,
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.answers
+                .cmp(&a.answers)
+                .then_with(|| a.steps.cmp(&b.steps))
+        });
+        rows.truncate(top);
+        rows
+    };
+    Ok(web::Json(PathsReport {
+        site: site.key.to_string(),
+        survey,
+        period,
+        window_days,
+        length,
+        partial,
+        promoter: rows(Category::Promoter, totals.promoters),
+        passive: rows(Category::Passive, totals.passives),
+        detractor: rows(Category::Detractor, totals.detractors),
+    }))
+}
+
+/// Each answer's category and path: its last `length` touchpoints, repeats in a row merged,
+/// from `(answer, score, touchpoint)` rows grouped by answer in journey order.
+fn last_steps(
+    rows: Vec<(uuid::Uuid, i64, String)>,
+    length: usize,
+) -> Result<Vec<(Category, Vec<String>)>, ApiError> {
+    let mut paths = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while let Some((answer, score, first)) = rows.next() {
+        let mut steps = vec![first];
+        while let Some((_, _, name)) = rows.next_if(|(next, _, _)| *next == answer) {
+            if steps.last() != Some(&name) {
+                steps.push(name);
+            }
+        }
+        let score = u8::try_from(score)
+            .ok()
+            .and_then(|score| Score::try_from(score).ok())
+            .ok_or_else(|| ApiError::Internal("a stored score outside 0 to 10".into()))?;
+        let path = steps.split_off(steps.len().saturating_sub(length));
+        paths.push((score.category(), path));
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_the_last_steps_with_repeats_merged() {
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let row = |answer, score, name: &str| (answer, score, name.to_owned());
+        let paths = last_steps(
+            vec![
+                row(a, 10, "pricing_viewed"),
+                row(a, 10, "pricing_viewed"),
+                row(a, 10, "add_to_cart"),
+                row(a, 10, "pricing_viewed"),
+                row(a, 10, "checkout_completed"),
+                row(b, 3, "support_contact"),
+            ],
+            3,
+        )
+        .unwrap();
+        assert_eq!(
+            paths,
+            [
+                (
+                    Category::Promoter,
+                    vec![
+                        "add_to_cart".to_owned(),
+                        "pricing_viewed".to_owned(),
+                        "checkout_completed".to_owned()
+                    ]
+                ),
+                (Category::Detractor, vec!["support_contact".to_owned()]),
+            ]
+        );
+    }
 }

@@ -36,6 +36,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         trend::trend,
         journey::touchpoints,
         journey::drivers,
+        journey::paths,
         responses::responses,
         responses::responses_csv,
         segments::segments,

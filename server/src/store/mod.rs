@@ -513,6 +513,26 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+/// The query behind [`Store::journey_steps`]: `(answer id, score, touchpoint name)` rows, every
+/// named touchpoint (not `page_view`) the respondent reached within the window before each answer,
+/// in order. Parameters as for [`journey_reach_sql`], and 6 the most rows returned.
+fn journey_steps_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to, window, limit) = (p(1), p(2), p(3), p(5), p(6));
+    let survey = (dialect.text_placeholder)(4);
+    format!(
+        "SELECT answer.event_id, answer.{score}, moment.name FROM events AS answer \
+         JOIN events AS moment ON moment.site_id = answer.site_id AND moment.visitor_id = answer.visitor_id \
+           AND moment.kind = 'touchpoint' AND moment.name <> 'page_view' \
+           AND moment.occurred_at <= answer.occurred_at AND moment.occurred_at >= answer.occurred_at - {window} \
+         WHERE answer.site_id = {site} AND answer.kind = 'response' \
+           AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
+           AND ({survey} IS NULL OR answer.survey = {survey}) \
+         ORDER BY answer.event_id, moment.occurred_at, moment.event_id LIMIT {limit}",
+        score = dialect.score,
+    )
+}
+
 /// Folds the rows of [`journey_reach_sql`] into what [`Store::journey_reach`] returns.
 fn journey_reach(rows: Vec<(Option<String>, i64, i64)>) -> Result<JourneyReach, StoreError> {
     let mut answers = Vec::new();
@@ -842,6 +862,17 @@ pub trait Store: Send + Sync + 'static {
         segment: &Segment,
         window_millis: i64,
     ) -> Result<Vec<(Option<String>, Tally)>, StoreError>;
+
+    /// For each answer within `range` whose respondent reached named touchpoints within
+    /// `window_millis` before it: `(answer id, score, touchpoint)` in journey order, grouped by
+    /// answer; at most `limit` rows.
+    async fn journey_steps(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+        limit: i64,
+    ) -> Result<Vec<(uuid::Uuid, i64, String)>, StoreError>;
 
     /// A page of answers, newest first.
     async fn responses(&self, query: &ResponseQuery<'_>)

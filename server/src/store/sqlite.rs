@@ -23,9 +23,9 @@ use super::{
     ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Store, StoreError, StoredBatch,
     Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
     erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    merge_touchpoint_counts, now_millis, responses_sql, rollup_tally, segment_tallies,
-    segments_sql, settle, split_by_hour, stored_scope, stored_site_key, stored_surveys,
-    subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
+    segment_tallies, segments_sql, settle, split_by_hour, stored_scope, stored_site_key,
+    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -481,6 +481,26 @@ impl Store for SqliteStore {
         }
         let rows = query.fetch_all(&self.pool).await?;
         segment_tallies(rows)
+    }
+
+    async fn journey_steps(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+        limit: i64,
+    ) -> Result<Vec<(uuid::Uuid, i64, String)>, StoreError> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(journey_steps_sql(&SQLITE)))
+                .bind(scope.site.id)
+                .bind(range.from)
+                .bind(range.to)
+                .bind(scope.survey())
+                .bind(window_millis)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn journey_reach(

@@ -29,6 +29,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/nps/compare"),
     ("get", "/v1/sites/{site}/touchpoints"),
     ("get", "/v1/sites/{site}/drivers"),
+    ("get", "/v1/sites/{site}/paths"),
     ("get", "/v1/sites/{site}/responses"),
     ("get", "/v1/sites/{site}/responses.csv"),
     ("get", "/v1/sites/{site}/segments"),

@@ -17,6 +17,7 @@ on_every_backend!(
     responses_are_listed_page_by_page_with_their_journeys,
     the_csv_export_holds_every_answer_quoted_and_defused,
     segments_group_answers_by_context_source_and_trait,
+    paths_show_the_commonest_journeys_to_each_kind_of_answer,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -971,6 +972,92 @@ async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
     ] {
         let response = app
             .get_with_key(&format!("/v1/sites/{}/segments?{bad}", app.site))
+            .await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+}
+
+async fn paths_show_the_commonest_journeys_to_each_kind_of_answer(app: TestApp) {
+    let at = noon_days_ago(3);
+    let journey = |names: &[&str], score: u8| -> Vec<Value> {
+        let mut events: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| touchpoint(name, at - 10_000 + i as i64))
+            .collect();
+        events.push(touchpoint("page_view", at - 1));
+        events.push(response(score, at));
+        events
+    };
+    let mut visits = Vec::new();
+    for _ in 0..6 {
+        visits.push(journey(
+            &["pricing_viewed", "add_to_cart", "checkout_completed"],
+            10,
+        ));
+    }
+    for _ in 0..3 {
+        // Five steps with a repeat: the last three distinct-in-a-row steps are the path.
+        visits.push(journey(
+            &[
+                "blog_read",
+                "pricing_viewed",
+                "pricing_viewed",
+                "add_to_cart",
+                "checkout_completed",
+            ],
+            9,
+        ));
+    }
+    for _ in 0..4 {
+        visits.push(journey(&["add_to_cart", "support_contact"], 2));
+    }
+    visits.push(journey(&[], 0));
+    app.store_visits(visits).await;
+
+    let report: Value = app
+        .get_with_key(&format!("/v1/sites/{}/paths", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["length"], 3);
+    assert_eq!(report["partial"], false);
+    let promoter = report["promoter"].as_array().unwrap();
+    assert_eq!(promoter.len(), 1, "{promoter:?}");
+    assert_eq!(
+        promoter[0]["steps"],
+        json!(["pricing_viewed", "add_to_cart", "checkout_completed"])
+    );
+    assert_eq!(promoter[0]["answers"], 9);
+    assert_eq!(promoter[0]["share"], 1.0);
+    let detractor = report["detractor"].as_array().unwrap();
+    assert_eq!(
+        detractor[0]["steps"],
+        json!(["add_to_cart", "support_contact"])
+    );
+    assert_eq!(detractor[0]["answers"], 4);
+    assert_eq!(detractor[1]["steps"], json!([]), "no named touchpoint");
+    assert_eq!(detractor[1]["answers"], 1);
+    assert!((detractor[0]["share"].as_f64().unwrap() - 0.8).abs() < 1e-9);
+    assert_eq!(report["passive"], json!([]));
+
+    let longer: Value = app
+        .get_with_key(&format!("/v1/sites/{}/paths?length=4&top=1", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let promoter = longer["promoter"].as_array().unwrap();
+    assert_eq!(promoter.len(), 1);
+    assert_eq!(promoter[0]["answers"], 6);
+    for bad in ["length=0", "length=6", "top=0", "window_days=400"] {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/paths?{bad}", app.site))
             .await;
         assert_eq!(
             error_code(response, 400).await,

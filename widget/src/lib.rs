@@ -6,19 +6,23 @@
 //! to its own shadow root, reports trouble with a `touchstone:` console warning instead of an
 //! exception, and stays small: every byte ships to every visitor.
 //!
-//! Module map: [`state`] is the survey's state machine, [`components`] its views, [`journey`]
+//! Module map: [`state`] is the survey's state machine, [`components`] its views, [`i18n`] its
+//! languages, [`theme`] the site's look as CSS, [`journey`]
 //! makes the events, and [`transport`] is the only module that speaks to the network.
 
 pub mod components;
 pub mod host;
+pub mod i18n;
 pub mod journey;
 pub mod state;
+pub mod theme;
 pub mod transport;
 
-use components::{Submit, Survey, SurveyProps};
+use components::{Answer, Submit, Survey, SurveyProps};
 use journey::Journey;
 use std::rc::Rc;
 use touchstone_shared::SiteKey;
+use touchstone_shared::survey::SiteSurveys;
 use transport::Api;
 use wasm_bindgen::prelude::*;
 
@@ -63,11 +67,23 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
         }
     });
 
-    let submit = Submit::new(move |score| {
+    // Until the site's configuration is fetched, the survey a new site runs.
+    let config = SiteSurveys::default_for_new_sites();
+    let survey = Rc::new(config.surveys()[0].clone());
+    let theme = Rc::new(config.theme().clone());
+    let lang = i18n::choose(None);
+    let survey_id = survey.id.clone();
+    let submit = Submit::new(move |answer: Answer| {
         let journey = Rc::clone(&journey);
         let api = Rc::clone(&api);
+        let request = journey.response(
+            answer.score,
+            answer.comment,
+            survey_id.clone(),
+            lang.language(),
+        );
         async move {
-            let sent = match journey.response(score) {
+            let sent = match request {
                 Ok(request) => api.send(&request).await.map_err(|error| error.to_string()),
                 Err(error) => Err(error.to_string()),
             };
@@ -75,7 +91,15 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
                 .is_ok()
         }
     });
-    yew::Renderer::<Survey>::with_root_and_props(root, SurveyProps { submit }).render();
+    let props = SurveyProps {
+        survey,
+        theme,
+        lang,
+        submit,
+        // The survey hides itself when it closes; recording a dismissal comes with the journey.
+        on_close: yew::Callback::noop(),
+    };
+    yew::Renderer::<Survey>::with_root_and_props(root, props).render();
     Ok(())
 }
 

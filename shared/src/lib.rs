@@ -6,6 +6,7 @@
 //! agree on a decision (which category a score falls in, what a valid touchpoint name is), they
 //! call the same function from here.
 
+pub mod compare;
 pub mod eligibility;
 #[cfg(feature = "openapi")]
 mod openapi;

@@ -76,6 +76,15 @@ impl Category {
             Category::Detractor => "detractor",
         }
     }
+
+    /// The lowest and highest score of the category.
+    pub fn scores(self) -> (Score, Score) {
+        match self {
+            Category::Promoter => (Score(9), Score(10)),
+            Category::Passive => (Score(7), Score(8)),
+            Category::Detractor => (Score(0), Score(6)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +108,18 @@ mod tests {
                 category,
                 "score {value}"
             );
+        }
+    }
+
+    #[test]
+    fn each_category_spans_exactly_its_scores() {
+        for category in [Category::Promoter, Category::Passive, Category::Detractor] {
+            let (low, high) = category.scores();
+            let inside: Vec<u8> = Score::all()
+                .filter(|score| score.category() == category)
+                .map(Score::value)
+                .collect();
+            assert_eq!(inside, (low.value()..=high.value()).collect::<Vec<_>>());
         }
     }
 

@@ -279,11 +279,8 @@ fn blank_comment_is_none<'de, D: Deserializer<'de>>(
 }
 
 /// A customer's traits: at most [`Traits::MAX_ENTRIES`] names with text values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    try_from = "BTreeMap<TraitName, TraitValue>",
-    into = "BTreeMap<TraitName, TraitValue>"
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BTreeMap<TraitName, TraitValue>")]
 pub struct Traits(BTreeMap<TraitName, TraitValue>);
 
 /// Why a map is not [`Traits`].
@@ -324,9 +321,17 @@ impl From<Traits> for BTreeMap<TraitName, TraitValue> {
     }
 }
 
+/// Written as the map it holds, by reference: `#[serde(into = …)]` would clone the map first,
+/// and that clone is code in the widget's wasm.
+impl Serialize for Traits {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// The events of one request: at least one, at most [`EventBatch::MAX_EVENTS`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<Event>", into = "Vec<Event>")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Vec<Event>")]
 pub struct EventBatch(Vec<Event>);
 
 /// Why a list of events is not an [`EventBatch`].
@@ -359,6 +364,14 @@ impl TryFrom<Vec<Event>> for EventBatch {
 impl From<EventBatch> for Vec<Event> {
     fn from(batch: EventBatch) -> Vec<Event> {
         batch.0
+    }
+}
+
+/// Written as the list it holds, by reference: `#[serde(into = …)]` would clone every event
+/// first, and that clone is code in the widget's wasm.
+impl Serialize for EventBatch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
     }
 }
 

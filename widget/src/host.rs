@@ -15,17 +15,29 @@ pub const HOST_ID: &str = "touchstone-widget";
 pub const STYLES: &str = include_str!("survey.css");
 
 /// Why the widget could not be placed on the page.
-#[derive(Debug, thiserror::Error)]
+///
+/// Not a `thiserror` error: a `Display` impl would pull formatting code into the wasm, while
+/// [`HostError::message`] is a constant string (see the size rules in the crate docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostError {
     /// No `document` or no `<body>` yet.
-    #[error("the page has no document body")]
     NoBody,
     /// The widget is already on this page (the script tag appears twice).
-    #[error("the widget is already on this page")]
     AlreadyMounted,
-    /// The browser refused a DOM operation (e.g. no shadow DOM or constructable stylesheets).
-    #[error("the browser refused to {0}")]
+    /// The browser refused a DOM operation (e.g. no shadow DOM or constructable stylesheets);
+    /// the text says which, e.g. "the browser refused to attach a shadow root".
     Refused(&'static str),
+}
+
+impl HostError {
+    /// What went wrong, for the console.
+    pub fn message(self) -> &'static str {
+        match self {
+            HostError::NoBody => "the page has no document body",
+            HostError::AlreadyMounted => "the widget is already on this page",
+            HostError::Refused(what) => what,
+        }
+    }
 }
 
 /// Adds the host element to `document.body` and returns the element to mount the app in.
@@ -42,7 +54,7 @@ pub fn mount(styles: &str) -> Result<Element, HostError> {
     let root = attach(&document, &host, styles)?;
     // Appending last means a failure above leaves the page untouched.
     body.append_child(&host)
-        .map_err(|_| HostError::Refused("add the host element"))?;
+        .map_err(|_| HostError::Refused("the browser refused to add the host element"))?;
     Ok(root)
 }
 
@@ -50,27 +62,28 @@ pub fn mount(styles: &str) -> Result<Element, HostError> {
 pub fn attach(document: &Document, host: &Element, styles: &str) -> Result<Element, HostError> {
     let shadow: ShadowRoot = host
         .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
-        .map_err(|_| HostError::Refused("attach a shadow root"))?;
+        .map_err(|_| HostError::Refused("the browser refused to attach a shadow root"))?;
     let sheet = stylesheet(styles)?;
     shadow.set_adopted_style_sheets(&js_sys::Array::of1(sheet.unchecked_ref()));
     let root = create(document, "div")?;
     shadow
         .append_child(&root)
-        .map_err(|_| HostError::Refused("fill the shadow root"))?;
+        .map_err(|_| HostError::Refused("the browser refused to fill the shadow root"))?;
     Ok(root)
 }
 
 /// A constructed stylesheet holding `css`, for a shadow root's `adoptedStyleSheets`.
 pub fn stylesheet(css: &str) -> Result<CssStyleSheet, HostError> {
-    let sheet = CssStyleSheet::new().map_err(|_| HostError::Refused("construct a stylesheet"))?;
+    let sheet = CssStyleSheet::new()
+        .map_err(|_| HostError::Refused("the browser refused to construct a stylesheet"))?;
     sheet
         .replace_sync(css)
-        .map_err(|_| HostError::Refused("parse the stylesheet"))?;
+        .map_err(|_| HostError::Refused("the browser refused to parse the stylesheet"))?;
     Ok(sheet)
 }
 
 fn create(document: &Document, tag: &str) -> Result<Element, HostError> {
     document
         .create_element(tag)
-        .map_err(|_| HostError::Refused("create an element"))
+        .map_err(|_| HostError::Refused("the browser refused to create an element"))
 }

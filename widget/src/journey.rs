@@ -6,6 +6,7 @@
 //! for this page only. Nothing is derived from anything personal, and the page address loses its
 //! query and fragment in [`PageUrl::parse`] before it is kept, so no query string leaves the page.
 
+use crate::text_error;
 use touchstone_shared::wire::{
     BatchSizeError, CollectRequest, Event, EventBatch, EventId, Timestamp, VisitorId,
 };
@@ -30,20 +31,43 @@ extern "C" {
 }
 
 /// Why the journey could not be recorded.
-#[derive(Debug, thiserror::Error)]
+///
+/// Not a `thiserror` error: its `Display` impl would pull formatting code into the wasm;
+/// [`JourneyError::message`] joins plain strings instead (see the size rules in the crate docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JourneyError {
     /// The browser offers no source of random ids.
-    #[error("the browser offers no crypto.randomUUID or crypto.getRandomValues")]
     NoRandomness,
     /// The page's address is not one the collector accepts (e.g. a `file:` page).
-    #[error("this page's address cannot be recorded: {0}")]
     PageUrl(TextError),
     /// The browser's clock reads before 1970 or after 9999.
-    #[error("the browser's clock is out of range")]
     Clock,
     /// Cannot happen for the one-event batches made here; kept so nothing panics.
-    #[error(transparent)]
-    Batch(#[from] BatchSizeError),
+    Batch(BatchSizeError),
+}
+
+impl JourneyError {
+    /// What went wrong, for the console.
+    pub fn message(&self) -> String {
+        match self {
+            JourneyError::NoRandomness => {
+                "the browser offers no crypto.randomUUID or crypto.getRandomValues".into()
+            }
+            JourneyError::PageUrl(error) => [
+                "this page's address cannot be recorded: ",
+                &text_error(error),
+            ]
+            .concat(),
+            JourneyError::Clock => "the browser's clock is out of range".into(),
+            JourneyError::Batch(_) => "a request must hold 1 to 100 events".into(),
+        }
+    }
+}
+
+impl From<BatchSizeError> for JourneyError {
+    fn from(error: BatchSizeError) -> Self {
+        JourneyError::Batch(error)
+    }
 }
 
 /// One visit to one page of one site: everything an event needs besides its own facts.
@@ -127,8 +151,10 @@ pub fn visitor_id() -> Result<VisitorId, JourneyError> {
         return Ok(VisitorId(id));
     }
     let id = random_uuid()?;
-    // A full or read-only storage only costs the link between visits.
-    let _ = storage.set_item(VISITOR_KEY, &id.to_string());
+    // A full or read-only storage only costs the link between visits. The id is written with
+    // uuid's own encoder rather than `to_string()`, which goes through `core::fmt`.
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let _ = storage.set_item(VISITOR_KEY, id.hyphenated().encode_lower(&mut text));
     Ok(VisitorId(id))
 }
 
@@ -177,6 +203,10 @@ mod tests {
         let site = SiteKey::parse("demo").unwrap();
         let error =
             Journey::new(site, VisitorId(Uuid::nil()), "file:///home/me/shop.html").unwrap_err();
-        assert!(matches!(error, JourneyError::PageUrl(_)), "{error}");
+        assert!(
+            matches!(error, JourneyError::PageUrl(_)),
+            "{}",
+            error.message()
+        );
     }
 }

@@ -9,6 +9,11 @@
 //! Module map: [`state`] is the survey's state machine, [`components`] its views, [`i18n`] its
 //! languages, [`theme`] the site's look as CSS, [`journey`]
 //! makes the events, and [`transport`] is the only module that speaks to the network.
+//!
+//! Size rules (the wasm is measured by `cargo xtask build-widget`): no `format!`, `Display` or
+//! `Debug` formatting outside tests, and errors as plain messages rather than `Display` impls. Each
+//! formatted call site costs code and pulls in more of `core::fmt`; a message joined with
+//! [`report`] costs almost nothing.
 
 pub mod components;
 pub mod host;
@@ -21,8 +26,8 @@ pub mod transport;
 use components::{Answer, Submit, Survey, SurveyProps};
 use journey::Journey;
 use std::rc::Rc;
-use touchstone_shared::SiteKey;
 use touchstone_shared::survey::SiteSurveys;
+use touchstone_shared::{SiteKey, TextError};
 use transport::Api;
 use wasm_bindgen::prelude::*;
 
@@ -32,9 +37,14 @@ extern "C" {
     fn warn(message: &str);
 }
 
-/// Logs a problem for the site's developer without disturbing the page.
-pub fn report(problem: &dyn std::fmt::Display) {
-    warn(&format!("touchstone: {problem}"));
+/// Logs a problem for the site's developer without disturbing the page: `parts` are joined
+/// after the `touchstone: ` prefix (joined rather than formatted, see the size rules above).
+pub fn report(parts: &[&str]) {
+    let mut message = String::from("touchstone: ");
+    for part in parts {
+        message.push_str(part);
+    }
+    warn(&message);
 }
 
 /// Starts the widget for `site`, talking to the collector at the `api` origin.
@@ -47,9 +57,10 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
     yew::set_custom_panic_hook(Box::new(|_| {
         warn("touchstone: the widget stopped after an internal error");
     }));
-    let journey = Rc::new(Journey::begin(SiteKey::parse(site)?)?);
+    let site = SiteKey::parse(site).map_err(|error| JsError::new(&text_error(&error)))?;
+    let journey = Rc::new(Journey::begin(site).map_err(|error| JsError::new(&error.message()))?);
     let api = Rc::new(Api::new(api));
-    let root = host::mount(host::STYLES)?;
+    let root = host::mount(host::STYLES).map_err(|error| JsError::new(error.message()))?;
     replay(&queue);
 
     let page_view = journey.page_view();
@@ -59,11 +70,11 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
             Ok(request) => page_api
                 .send(&request)
                 .await
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
+                .map_err(|error| error.message()),
+            Err(error) => Err(error.message()),
         };
         if let Err(problem) = sent {
-            report(&format_args!("the page view was not recorded: {problem}"));
+            report(&["the page view was not recorded: ", &problem]);
         }
     });
 
@@ -84,10 +95,10 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
         );
         async move {
             let sent = match request {
-                Ok(request) => api.send(&request).await.map_err(|error| error.to_string()),
-                Err(error) => Err(error.to_string()),
+                Ok(request) => api.send(&request).await.map_err(|error| error.message()),
+                Err(error) => Err(error.message()),
             };
-            sent.map_err(|problem| report(&format_args!("the answer was not sent: {problem}")))
+            sent.map_err(|problem| report(&["the answer was not sent: ", &problem]))
                 .is_ok()
         }
     });
@@ -113,9 +124,16 @@ fn replay(queue: &JsValue) {
         let name = js_sys::Reflect::get_u32(&call, 0)
             .ok()
             .and_then(|name| name.as_string());
-        report(&format_args!(
-            "unknown command {:?}",
-            name.unwrap_or_default()
-        ));
+        report(&["unknown command \"", &name.unwrap_or_default(), "\""]);
+    }
+}
+
+/// A refused text as a sentence, e.g. "a site key may contain only letters, …", joined from the
+/// error's parts instead of through its `Display` impl (see the size rules above).
+pub fn text_error(error: &TextError) -> String {
+    match error {
+        TextError::Empty { what } => [what, " is empty"].concat(),
+        TextError::TooLong { what, .. } => [what, " is too long"].concat(),
+        TextError::Invalid { what, rule } => [what, " ", rule].concat(),
     }
 }

@@ -23,7 +23,7 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask run [--bind 127.0.0.1:8080]"),
     };
     let widget = widget::build()?;
-    widget.print_sizes();
+    widget.print_sizes()?;
 
     step("building the collector");
     run_command(cargo().args([

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 //!
 //! Formatting, then clippy (native and wasm32), then the widget's release build (its sizes are
-//! printed), the widget's component tests in headless Chromium, and finally every native test:
+//! printed, and the run fails when a first visit would download more than
+//! [`widget::LIMIT_BYTES`]), the widget's component tests in headless Chromium, and finally every native test:
 //! unit and property tests, the API tests on SQLite (and PostgreSQL when
 //! `TOUCHSTONE_TEST_POSTGRES_URL` is set), and the end-to-end browser test, which reuses the
 //! widget built here and one Chromium.
@@ -51,6 +52,9 @@ pub fn test(args: &[String]) -> Result<()> {
     ]))?;
 
     let widget = widget::build()?;
+    // Fail fast on size, before the slower tests; the sizes are printed again at the end.
+    step("checking the widget's size");
+    widget.check_sizes()?;
 
     step("running the widget's component tests in headless Chromium");
     widget::browser_tests(&browser)?;
@@ -63,7 +67,7 @@ pub fn test(args: &[String]) -> Result<()> {
         .env("CHROME", &browser.chromium))?;
 
     step("widget sizes");
-    widget.print_sizes();
+    widget.check_sizes()?;
     step(&format!("all checks passed in {:.0?}", started.elapsed()));
     Ok(())
 }

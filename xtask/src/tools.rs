@@ -1,6 +1,6 @@
 //! Installing the tools the build and the tests need, each only when it is missing: the wasm32
-//! target, wasm-bindgen-cli (at exactly the version in Cargo.lock), wasm-opt, and Chromium with
-//! its ChromeDriver.
+//! target, wasm-bindgen-cli (at exactly the version in Cargo.lock), wasm-opt, terser, and
+//! Chromium with its ChromeDriver.
 //!
 //! Tools the project installs itself live in one folder per tool version under
 //! `$TOUCHSTONE_TOOLS_DIR` (default `~/.cache/touchstone/tools`), so every clone and every CI run
@@ -15,6 +15,9 @@ use std::process::Command;
 
 /// The wasm-opt release known to read what the current rustc emits (Debian's is too old).
 const BINARYEN_PACKAGE: &str = "binaryen@132";
+/// The JavaScript minifier for the wasm-bindgen glue: pure JavaScript, so npm installs it
+/// anywhere Node.js runs, with no platform binary to fetch.
+const TERSER_PACKAGE: &str = "terser@5.51.2";
 
 /// Where Debian's packages put the browser and its driver.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -38,6 +41,8 @@ pub struct WasmTools {
     pub test_runner: PathBuf,
     /// binaryen's `wasm-opt`, a Node.js script: run it as `node <wasm_opt> …` (see [`Self::wasm_opt`]).
     pub wasm_opt: PathBuf,
+    /// `terser`, a Node.js script that minifies the glue (see [`Self::terser`]).
+    pub terser: PathBuf,
 }
 
 impl WasmTools {
@@ -45,6 +50,13 @@ impl WasmTools {
     pub fn wasm_opt(&self) -> Command {
         let mut command = Command::new("node");
         command.arg(&self.wasm_opt);
+        command
+    }
+
+    /// A `terser` command ready for its arguments.
+    pub fn terser(&self) -> Command {
+        let mut command = Command::new("node");
+        command.arg(&self.terser);
         command
     }
 }
@@ -108,7 +120,7 @@ fn tools_dir() -> PathBuf {
     cache.join("touchstone/tools")
 }
 
-/// The wasm32 target, wasm-bindgen-cli and wasm-opt, each installed when missing.
+/// The wasm32 target, wasm-bindgen-cli, wasm-opt and terser, each installed when missing.
 pub fn ensure_wasm_tools() -> Result<WasmTools> {
     ensure_wasm_target()?;
     let version = locked_version("wasm-bindgen")?;
@@ -116,10 +128,12 @@ pub fn ensure_wasm_tools() -> Result<WasmTools> {
     let root = tools_dir().join(format!("wasm-bindgen-{version}"));
     let bin = root.join("bin");
     let binaryen = tools_dir().join(BINARYEN_PACKAGE.replace('@', "-"));
+    let terser = tools_dir().join(TERSER_PACKAGE.replace('@', "-"));
     let tools = WasmTools {
         wasm_bindgen: bin.join("wasm-bindgen"),
         test_runner: bin.join("wasm-bindgen-test-runner"),
         wasm_opt: binaryen.join("node_modules/binaryen/bin/wasm-opt"),
+        terser: terser.join("node_modules/terser/bin/terser"),
     };
 
     if installed_version(&tools.wasm_bindgen).as_deref() != Some(version.as_str())
@@ -139,19 +153,26 @@ pub fn ensure_wasm_tools() -> Result<WasmTools> {
     }
 
     if !tools.wasm_opt.exists() {
-        step(&format!(
-            "installing wasm-opt ({BINARYEN_PACKAGE} from npm) into {}",
-            binaryen.display()
-        ));
-        std::fs::create_dir_all(&binaryen)
-            .with_context(|| format!("creating {}", binaryen.display()))?;
-        run(Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&binaryen)
-            .arg(BINARYEN_PACKAGE))
-        .context("installing binaryen with npm (Node.js and npm must be installed)")?;
+        npm_install("wasm-opt", BINARYEN_PACKAGE, &binaryen)?;
+    }
+    if !tools.terser.exists() {
+        npm_install("terser", TERSER_PACKAGE, &terser)?;
     }
     Ok(tools)
+}
+
+/// Installs the npm `package` (`name@version`) into its own folder `dir`.
+fn npm_install(tool: &str, package: &str, dir: &Path) -> Result<()> {
+    step(&format!(
+        "installing {tool} ({package} from npm) into {}",
+        dir.display()
+    ));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .arg(package))
+    .with_context(|| format!("installing {package} with npm (Node.js and npm must be installed)"))
 }
 
 fn ensure_wasm_target() -> Result<()> {

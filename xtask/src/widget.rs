@@ -2,12 +2,18 @@
 //! its browser tests in headless Chromium.
 //!
 //! The build is `cargo build --profile widget-release` for wasm32, then `wasm-bindgen --target web`, then
-//! `wasm-opt -Oz`. The collector serves the result from `<target dir>/widget/`, so the two file
-//! names written there are a contract with the server.
+//! `wasm-opt -Oz`, which also shortens the names the module and the glue know each other by, and
+//! `terser` for the glue. The collector serves the result from `<target dir>/widget/`, so the
+//! two file names written there are a contract with the server.
+//!
+//! Every first visit downloads the loader, the glue and the module: [`TARGET_BYTES`] is what we
+//! aim for, and `cargo xtask test` fails above [`LIMIT_BYTES`] (both brotli). Where the bytes go:
+//! `twiggy top` on a module optimised with the names kept (`wasm-opt -Oz -g`), see
+//! ARCHITECTURE.md.
 
-use crate::process::{cargo, run, step, workspace_root};
+use crate::process::{cargo, output, run, step, workspace_root};
 use crate::tools::{Browser, ensure_wasm_tools, target_dir};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +39,11 @@ const WASM_FEATURES: &[&str] = &[
     "--enable-sign-ext",
 ];
 
+/// The size every first visit should stay within: loader + glue + wasm, brotli, in bytes.
+pub const TARGET_BYTES: usize = 45 * 1024;
+/// The size above which `cargo xtask test` fails: loader + glue + wasm, brotli, in bytes.
+pub const LIMIT_BYTES: usize = 80 * 1024;
+
 /// A finished widget build.
 #[derive(Debug, Clone)]
 pub struct WidgetBuild {
@@ -44,7 +55,7 @@ pub struct WidgetBuild {
 pub fn build() -> Result<WidgetBuild> {
     let tools = ensure_wasm_tools()?;
     let target = target_dir();
-    step("building the widget for wasm32 (profile `widget-release`: opt-level z, LTO)");
+    step("building the widget for wasm32 (profile `widget-release`: opt-level s, LTO)");
     run(cargo().args([
         "build",
         "-p",
@@ -78,27 +89,148 @@ pub fn build() -> Result<WidgetBuild> {
         .arg(&compiled))?;
 
     step("shrinking the module with wasm-opt -Oz");
+    // `--converge` repeats -Oz while it still shrinks the module (measured: -0.2 KB brotli).
+    let optimized = staging.join("optimized.wasm");
     run(tools
         .wasm_opt()
-        .args([
-            "-Oz",
-            "--strip-debug",
-            "--strip-producers",
-            "--strip-target-features",
-        ])
+        .args(["-Oz", "--converge"])
         .args(WASM_FEATURES)
         .arg(staging.join(WASM_FILE))
         .arg("-o")
-        .arg(dir.join(WASM_FILE)))?;
-    let glue = dir.join(GLUE_FILE);
-    std::fs::copy(staging.join(GLUE_FILE), &glue)
-        .with_context(|| format!("writing {}", glue.display()))?;
+        .arg(&optimized))?;
+    step("shortening the names the module and the glue share");
+    // Every import, export and import module gets a one- or two-letter name, and wasm-opt prints
+    // the renaming as JSON, which `rename_in_glue` applies to the glue: wasm-bindgen's names
+    // carry 16-digit hashes that brotli cannot shrink, once in each file. A separate run,
+    // because `--converge` would repeat the pass and print the renaming twice.
+    let renaming = output(
+        tools
+            .wasm_opt()
+            .args([
+                "--minify-imports-and-exports-and-modules",
+                "--strip-debug",
+                "--strip-producers",
+                "--strip-target-features",
+            ])
+            .args(WASM_FEATURES)
+            .arg(&optimized)
+            .arg("-o")
+            .arg(dir.join(WASM_FILE)),
+    )?;
+    let glue = std::fs::read_to_string(staging.join(GLUE_FILE))
+        .with_context(|| format!("reading {}", staging.join(GLUE_FILE).display()))?;
+    let renamed = rename_in_glue(&glue, &renaming).context(
+        "applying wasm-opt's renaming to the glue (did wasm-bindgen change the glue's shape?)",
+    )?;
+    let renamed_glue = staging.join("renamed.js");
+    std::fs::write(&renamed_glue, renamed)
+        .with_context(|| format!("writing {}", renamed_glue.display()))?;
+
+    step("minifying the glue with terser");
+    run(tools
+        .terser()
+        .arg(&renamed_glue)
+        .args(["--module", "--compress", "--mangle", "--output"])
+        .arg(dir.join(GLUE_FILE)))?;
     Ok(WidgetBuild { dir })
 }
 
+/// The one import module binaryen's `--minify-imports-and-exports-and-modules` leaves.
+const MINIFIED_MODULE: &str = "a";
+
+/// Applies the renaming wasm-opt printed (`{"imports": [[module, name, new]…], "exports":
+/// [[name, new]…]}`) to wasm-bindgen's glue: the import object's keys, its module name, and
+/// every `wasm.<export>`.
+///
+/// Fails rather than guess when the glue does not look as expected: each import must be one key
+/// of the import object, and no old name may remain, so a wasm-bindgen upgrade that changes the
+/// glue's shape stops the build instead of shipping glue that cannot load the module.
+fn rename_in_glue(glue: &str, renaming: &str) -> Result<String> {
+    let renaming: serde_json::Value =
+        serde_json::from_str(renaming).context("reading wasm-opt's renaming")?;
+    let list = |key: &str| -> Result<Vec<Vec<String>>> {
+        serde_json::from_value(renaming[key].clone())
+            .with_context(|| format!("reading the {key} of wasm-opt's renaming"))
+    };
+    let imports = list("imports")?;
+    let exports = list("exports")?;
+    let mut glue = glue.to_owned();
+    let mut modules = std::collections::BTreeSet::new();
+    for import in &imports {
+        let [module, name, new] = import.as_slice() else {
+            bail!("an import renaming is not [module, name, new]: {import:?}");
+        };
+        modules.insert(module.as_str());
+        let count = replace_word(&mut glue, &format!("{name}:"), &format!("{new}:"));
+        if count != 1 {
+            bail!("the import {name} is a key of the glue's import object {count} times, not once");
+        }
+    }
+    // binaryen merges every import module into one named "a" (MinifyImportsAndExports.cpp,
+    // SINGLETON_MODULE_NAME); wasm-bindgen's glue has exactly one import module to rename.
+    let [module] = modules.into_iter().collect::<Vec<_>>()[..] else {
+        bail!("the module imports from more than one JavaScript module");
+    };
+    let key = format!("{module:?}: ");
+    if glue.matches(&key).count() != 1 {
+        bail!("the glue names the import module {module:?} other than once");
+    }
+    glue = glue.replace(&key, &format!("{MINIFIED_MODULE:?}: "));
+    for export in &exports {
+        let [name, new] = export.as_slice() else {
+            bail!("an export renaming is not [name, new]: {export:?}");
+        };
+        replace_word(&mut glue, &format!("wasm.{name}"), &format!("wasm.{new}"));
+    }
+    // The glue's own exports (`start`) keep their names; only its uses of the module change.
+    for name in imports
+        .iter()
+        .map(|import| import[1].clone())
+        .chain(exports.iter().map(|export| format!("wasm.{}", export[0])))
+    {
+        if replace_word(&mut glue.clone(), &name, "") != 0 {
+            bail!("the glue still uses the old name {name}");
+        }
+    }
+    Ok(glue)
+}
+
+/// Replaces each occurrence of `from` that is not part of a longer JavaScript identifier with
+/// `to`, and says how many there were.
+fn replace_word(text: &mut String, from: &str, to: &str) -> usize {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let mut result = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    let mut count = 0;
+    while let Some(at) = rest.find(from) {
+        let before = rest[..at]
+            .chars()
+            .next_back()
+            .or_else(|| result.chars().next_back());
+        let after = rest[at + from.len()..].chars().next();
+        let first_is_ident = from.chars().next().is_some_and(is_ident);
+        let last_is_ident = from.chars().next_back().is_some_and(is_ident);
+        let inside_longer = (first_is_ident && before.is_some_and(is_ident))
+            || (last_is_ident && after.is_some_and(is_ident));
+        result.push_str(&rest[..at]);
+        if !inside_longer {
+            result.push_str(to);
+            count += 1;
+        } else {
+            result.push_str(from);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    result.push_str(rest);
+    *text = result;
+    count
+}
+
 impl WidgetBuild {
-    /// Prints what each visitor downloads: loader, glue and module, raw and compressed.
-    pub fn print_sizes(&self) {
+    /// Prints what each visitor downloads: loader, glue and module, raw and compressed, and
+    /// whether the brotli total meets [`TARGET_BYTES`] and stays within [`LIMIT_BYTES`].
+    /// Returns that total, or fails when a file cannot be read.
+    pub fn print_sizes(&self) -> Result<usize> {
         let files = [
             ("loader", workspace_root().join("www/loader.js")),
             ("glue", self.dir.join(GLUE_FILE)),
@@ -110,19 +242,15 @@ impl WidgetBuild {
         );
         let mut total = [0usize; 3];
         for (name, path) in &files {
-            match sizes(path) {
-                Ok(row) => {
-                    println!(
-                        "{name:<8} {:>10} {:>10} {:>10}",
-                        kb(row[0]),
-                        kb(row[1]),
-                        kb(row[2])
-                    );
-                    for (sum, size) in total.iter_mut().zip(row) {
-                        *sum += size;
-                    }
-                }
-                Err(error) => println!("{name:<8} {error:#}"),
+            let row = sizes(path)?;
+            println!(
+                "{name:<8} {:>10} {:>10} {:>10}",
+                kb(row[0]),
+                kb(row[1]),
+                kb(row[2])
+            );
+            for (sum, size) in total.iter_mut().zip(row) {
+                *sum += size;
             }
         }
         println!(
@@ -133,6 +261,33 @@ impl WidgetBuild {
             kb(total[2])
         );
         println!("(widget files in {})", self.dir.display());
+        let brotli = total[2];
+        let verdict = if brotli <= TARGET_BYTES {
+            "meets"
+        } else {
+            "misses"
+        };
+        println!(
+            "first visit {} brotli: {verdict} the {} target; the limit is {}",
+            kb(brotli),
+            kb(TARGET_BYTES),
+            kb(LIMIT_BYTES)
+        );
+        Ok(brotli)
+    }
+
+    /// Fails when the brotli total is above [`LIMIT_BYTES`], after printing the sizes.
+    pub fn check_sizes(&self) -> Result<()> {
+        let brotli = self.print_sizes()?;
+        if brotli > LIMIT_BYTES {
+            bail!(
+                "the widget costs a first visit {} brotli, above the {} limit: \
+                 `twiggy top` on the module shows where the bytes go (see ARCHITECTURE.md)",
+                kb(brotli),
+                kb(LIMIT_BYTES)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -201,4 +356,38 @@ pub fn browser_tests(browser: &Browser) -> Result<()> {
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "60"))
     .context("the widget's browser tests failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GLUE: &str = r#"export function start(a) { wasm.start(a); wasm.start_x(); }
+function __wbg_get_imports() {
+    const import0 = {
+        __wbg_log_0123: function(arg0) { console.log(arg0); },
+        __wbg_log_0123_more: function() {},
+    };
+    return { "./m_bg.js": import0 };
+}
+"#;
+
+    #[test]
+    fn the_renaming_reaches_keys_the_module_and_uses_of_exports_only() {
+        let renaming = r#"{"imports": [["./m_bg.js", "__wbg_log_0123", "a"], ["./m_bg.js", "__wbg_log_0123_more", "b"]],
+            "exports": [["start", "c"], ["start_x", "d"], ["unused", "e"]]}"#;
+        let renamed = rename_in_glue(GLUE, renaming).unwrap();
+        assert!(renamed.contains("export function start(a) { wasm.c(a); wasm.d(); }"));
+        assert!(renamed.contains("        a: function(arg0)"));
+        assert!(renamed.contains("        b: function()"));
+        assert!(renamed.contains(r#"return { "a": import0 };"#));
+    }
+
+    #[test]
+    fn a_glue_of_another_shape_stops_the_build() {
+        let missing = r#"{"imports": [["./m_bg.js", "__wbg_gone_99", "a"]], "exports": []}"#;
+        assert!(rename_in_glue(GLUE, missing).is_err());
+        let two_modules = r#"{"imports": [["./m_bg.js", "__wbg_log_0123", "a"], ["./other.js", "__wbg_log_0123_more", "b"]], "exports": []}"#;
+        assert!(rename_in_glue(GLUE, two_modules).is_err());
+    }
 }

@@ -8,6 +8,7 @@ pub mod nps;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;
+pub mod responses;
 pub mod surveys;
 pub mod trend;
 
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     journey::configure(cfg);
     ops::configure(cfg);
     privacy::configure(cfg);
+    responses::configure(cfg);
     surveys::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);

@@ -8,7 +8,7 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, surveys, trend};
+use super::{assets, collect, journey, nps, ops, privacy, responses, surveys, trend};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -32,8 +32,12 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::collect,
         collect::preflight,
         nps::nps,
+        nps::compare,
         trend::trend,
         journey::touchpoints,
+        journey::drivers,
+        responses::responses,
+        responses::responses_csv,
         privacy::export,
         privacy::erase,
         surveys::surveys,

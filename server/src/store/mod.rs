@@ -146,6 +146,76 @@ impl<'a> AnswerScope<'a> {
     }
 }
 
+/// A period's answers, and for each touchpoint the answers of the respondents who reached it
+/// shortly before answering: what the journey drivers compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyReach {
+    /// Every answer of the period.
+    pub answers: Tally,
+    /// By touchpoint name (in name order): the answers of respondents who reached it.
+    pub reached: Vec<(String, Tally)>,
+}
+
+/// Which answers a responses listing shows, newest first.
+#[derive(Debug, Clone)]
+pub struct ResponseQuery<'a> {
+    /// The site, and one survey or all.
+    pub scope: AnswerScope<'a>,
+    /// When they were given.
+    pub range: TimeRange,
+    /// The lowest and highest score shown.
+    pub scores: (Score, Score),
+    /// Only answers whose comment contains this text (case-insensitively).
+    pub contains: Option<&'a str>,
+    /// Only answers older than this one: where the previous page ended.
+    pub before: Option<ResponseCursor>,
+    /// The most answers returned.
+    pub limit: u32,
+}
+
+/// Where a page of answers ended: the last answer's time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseCursor {
+    /// The answer's time, in milliseconds since the epoch.
+    pub at: i64,
+    /// The answer's event id.
+    pub id: uuid::Uuid,
+}
+
+/// One answer as a listing shows it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ListedResponse {
+    /// The answer's event id.
+    pub id: uuid::Uuid,
+    /// The visitor who gave it.
+    pub visitor: uuid::Uuid,
+    /// When, in milliseconds since the epoch.
+    pub at: i64,
+    /// 0 to 10.
+    pub score: i64,
+    /// The answer to the follow-up question.
+    pub comment: Option<String>,
+    /// The survey answered.
+    pub survey: Option<String>,
+    /// The language it was given in.
+    pub language: Option<String>,
+    /// The device class it was given on.
+    pub device: Option<String>,
+    /// The customer the visitor was last identified as.
+    pub customer: Option<String>,
+}
+
+/// A touchpoint a visitor reached, for the journeys beside listed answers.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VisitedTouchpoint {
+    /// The visitor.
+    pub visitor: uuid::Uuid,
+    /// The touchpoint's name.
+    pub name: String,
+    /// When, in milliseconds since the epoch.
+    pub at: i64,
+}
+
 /// A read API key to add to a site; the key itself is never stored, only its hash.
 #[derive(Debug, Clone, Copy)]
 pub struct NewApiKey<'a> {
@@ -221,18 +291,27 @@ struct Dialect {
     placeholder: fn(u8) -> String,
     /// The score column as a 64-bit integer (PostgreSQL stores a `SMALLINT`).
     score: &'static str,
+    /// The `n`th bound parameter where it may be a null text (PostgreSQL must be told its type).
+    text_placeholder: fn(u8) -> String,
+    /// Case-insensitive `LIKE` (SQLite's `LIKE` folds ASCII letters only; PostgreSQL's `ILIKE`
+    /// folds all).
+    like: &'static str,
 }
 
 /// SQLite's way of writing the shared statements.
 const SQLITE: Dialect = Dialect {
     placeholder: |n| format!("?{n}"),
     score: "score",
+    text_placeholder: |n| format!("?{n}"),
+    like: "LIKE",
 };
 
 /// PostgreSQL's way of writing the shared statements.
 const POSTGRES: Dialect = Dialect {
     placeholder: |n| format!("${n}"),
     score: "score::BIGINT AS score",
+    text_placeholder: |n| format!("${n}::TEXT"),
+    like: "ILIKE",
 };
 
 /// The query behind [`Store::held_events`]; bind the site and [`subject_parameters`].
@@ -256,6 +335,99 @@ fn erase_sql(subject: &Subject, dialect: &Dialect) -> String {
         subject_condition(subject, dialect),
         dialect.score
     )
+}
+
+/// The query behind [`Store::journey_reach`], as `(touchpoint name, score, answers)` rows; the
+/// rows with a null name count every answer. Parameters: 1 the site id, 2 and 3 the period's
+/// bounds, 4 the survey or null, 5 the window in milliseconds. A respondent counts once per
+/// touchpoint however often they reached it; `page_view` is left out (everyone has one; pages
+/// are a segment, not a moment).
+fn journey_reach_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to, window) = (p(1), p(2), p(3), p(5));
+    let survey = (dialect.text_placeholder)(4);
+    format!(
+        "WITH answers AS ( \
+           SELECT event_id, visitor_id, occurred_at, {score} FROM events \
+           WHERE site_id = {site} AND kind = 'response' AND occurred_at >= {from} AND occurred_at < {to} \
+             AND ({survey} IS NULL OR survey = {survey})), \
+         reached AS ( \
+           SELECT DISTINCT answers.event_id, moment.name, answers.score FROM answers \
+           JOIN events AS moment ON moment.site_id = {site} AND moment.visitor_id = answers.visitor_id \
+             AND moment.kind = 'touchpoint' AND moment.name <> 'page_view' \
+             AND moment.occurred_at <= answers.occurred_at \
+             AND moment.occurred_at >= answers.occurred_at - {window}) \
+         SELECT CAST(NULL AS TEXT), score, COUNT(*) FROM answers GROUP BY score \
+         UNION ALL \
+         SELECT name, score, COUNT(*) FROM reached GROUP BY name, score",
+        score = dialect.score,
+    )
+}
+
+/// The query behind [`Store::responses`]. Parameters: 1 the site id, 2 and 3 the period, 4 the
+/// survey or null, 5 and 6 the lowest and highest score, 7 a `LIKE` pattern for the comment or
+/// null, 8 and 9 the cursor (answers strictly older than that time and id), 10 the limit.
+fn responses_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let text = dialect.text_placeholder;
+    format!(
+        "SELECT event_id AS id, visitor_id AS visitor, occurred_at AS at, {score}, comment, survey, \
+                language, device, \
+                (SELECT who.customer_id FROM events AS who WHERE who.site_id = events.site_id \
+                   AND who.visitor_id = events.visitor_id AND who.kind = 'identify' \
+                   ORDER BY who.occurred_at DESC LIMIT 1) AS customer \
+         FROM events \
+         WHERE site_id = {site} AND kind = 'response' AND occurred_at >= {from} AND occurred_at < {to} \
+           AND ({survey} IS NULL OR survey = {survey}) AND score BETWEEN {low} AND {high} \
+           AND ({contains} IS NULL OR comment {like} {contains} ESCAPE '\\') \
+           AND (occurred_at < {before_at} OR (occurred_at = {before_at} AND event_id < {before_id})) \
+         ORDER BY occurred_at DESC, event_id DESC LIMIT {limit}",
+        score = dialect.score,
+        site = p(1),
+        from = p(2),
+        to = p(3),
+        survey = text(4),
+        low = p(5),
+        high = p(6),
+        contains = text(7),
+        like = dialect.like,
+        before_at = p(8),
+        before_id = p(9),
+        limit = p(10),
+    )
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its own `%`, `_` and `\` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Folds the rows of [`journey_reach_sql`] into what [`Store::journey_reach`] returns.
+fn journey_reach(rows: Vec<(Option<String>, i64, i64)>) -> Result<JourneyReach, StoreError> {
+    let mut answers = Vec::new();
+    let mut reached: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for (name, score, count) in rows {
+        match name {
+            None => answers.push((score, count)),
+            Some(name) => reached.entry(name).or_default().push((score, count)),
+        }
+    }
+    Ok(JourneyReach {
+        answers: tally_scores(answers)?,
+        reached: reached
+            .into_iter()
+            .map(|(name, rows)| Ok((name, tally_scores(rows)?)))
+            .collect::<Result<_, StoreError>>()?,
+    })
 }
 
 /// The visitor and customer ids to bind as parameters 2 and 3 of [`subject_condition`].
@@ -548,6 +720,27 @@ pub trait Store: Send + Sync + 'static {
         scope: AnswerScope<'_>,
         ranges: &[TimeRange],
     ) -> Result<Vec<(usize, Tally)>, StoreError>;
+
+    /// The answers within `range` and, for every touchpoint but `page_view`, the answers of
+    /// respondents who reached it within `window_millis` before answering.
+    async fn journey_reach(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+    ) -> Result<JourneyReach, StoreError>;
+
+    /// A page of answers, newest first.
+    async fn responses(&self, query: &ResponseQuery<'_>)
+    -> Result<Vec<ListedResponse>, StoreError>;
+
+    /// The touchpoints `visitors` reached within `range` (both ends included), oldest first.
+    async fn touchpoints_of(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+        range: TimeRange,
+    ) -> Result<Vec<VisitedTouchpoint>, StoreError>;
 
     /// How often each touchpoint was recorded within `range`, most frequent first.
     async fn touchpoint_counts(

@@ -16,11 +16,12 @@
 
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
-    IncomingBatch, KeyToRevoke, NewApiKey, NewSite, RollupDeltas, SQLITE, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, attach_origins, erase_sql, erased_deltas,
-    event_rows, held_events_sql, merge_touchpoint_counts, now_millis, rollup_tally, settle,
-    split_by_hour, stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite, ResponseCursor,
+    ResponseQuery, RollupDeltas, SQLITE, Store, StoreError, StoredBatch, Subject, TimeRange,
+    TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql, erased_deltas,
+    event_rows, held_events_sql, journey_reach, journey_reach_sql, merge_touchpoint_counts,
+    now_millis, responses_sql, rollup_tally, settle, split_by_hour, stored_scope, stored_site_key,
+    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -465,6 +466,73 @@ impl Store for SqliteStore {
             rows.extend(found.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         }
         tallies_by_index(ranges.len(), rows)
+    }
+
+    async fn journey_reach(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        window_millis: i64,
+    ) -> Result<JourneyReach, StoreError> {
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(journey_reach_sql(&SQLITE)))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(window_millis)
+            .fetch_all(&self.pool)
+            .await?;
+        journey_reach(rows)
+    }
+
+    async fn responses(
+        &self,
+        query: &ResponseQuery<'_>,
+    ) -> Result<Vec<ListedResponse>, StoreError> {
+        let before = query.before.unwrap_or(ResponseCursor {
+            at: i64::MAX,
+            id: uuid::Uuid::max(),
+        });
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(responses_sql(&SQLITE)))
+            .bind(query.scope.site.id)
+            .bind(query.range.from)
+            .bind(query.range.to)
+            .bind(query.scope.survey())
+            .bind(i16::from(query.scores.0.value()))
+            .bind(i16::from(query.scores.1.value()))
+            .bind(query.contains.map(contains_pattern))
+            .bind(before.at)
+            .bind(before.id)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn touchpoints_of(
+        &self,
+        site: &Site,
+        visitors: &[uuid::Uuid],
+        range: TimeRange,
+    ) -> Result<Vec<VisitedTouchpoint>, StoreError> {
+        if visitors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT visitor_id AS visitor, name, occurred_at AS at FROM events WHERE site_id = ",
+        );
+        query
+            .push_bind(site.id)
+            .push(" AND kind = 'touchpoint' AND occurred_at >= ")
+            .push_bind(range.from)
+            .push(" AND occurred_at <= ")
+            .push_bind(range.to)
+            .push(" AND visitor_id IN (");
+        let mut list = query.separated(", ");
+        for visitor in visitors {
+            list.push_bind(*visitor);
+        }
+        query.push(") ORDER BY occurred_at, event_id");
+        Ok(query.build_query_as().fetch_all(&self.pool).await?)
     }
 
     async fn touchpoint_counts(

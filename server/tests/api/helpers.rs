@@ -311,6 +311,11 @@ impl TestApp {
     /// the store, as one visitor's batch: unlike the collect endpoint, this keeps times of any
     /// age, for reports on fixed dates long past.
     pub async fn store_directly(&self, events: Vec<Value>) {
+        self.store_visits(vec![events]).await;
+    }
+
+    /// Like [`TestApp::store_directly`], for many visitors at once: each list is one visitor's.
+    pub async fn store_visits(&self, visits: Vec<Vec<Value>>) {
         let store = store::connect(&self.database.url)
             .await
             .expect("opening the test database");
@@ -319,17 +324,19 @@ impl TestApp {
             .await
             .unwrap()
             .expect("the test site exists");
-        let events = events
+        let batches: Vec<store::IncomingBatch> = visits
             .into_iter()
-            .map(|event| serde_json::from_value(event).expect("a valid event"))
+            .map(|events| store::IncomingBatch {
+                site_id: site.id,
+                visitor: serde_json::from_value(json!(event_id())).unwrap(),
+                events: events
+                    .into_iter()
+                    .map(|event| serde_json::from_value(event).expect("a valid event"))
+                    .collect(),
+                received_at: 0,
+            })
             .collect();
-        let batch = store::IncomingBatch {
-            site_id: site.id,
-            visitor: serde_json::from_value(json!(event_id())).unwrap(),
-            events,
-            received_at: 0,
-        };
-        store.store_batches(&[batch]).await.expect("storing events");
+        store.store_batches(&batches).await.expect("storing events");
     }
 
     /// The touchpoint counts of all time, asserting a `200`: `[{"name", "count"}]`.

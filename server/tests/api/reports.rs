@@ -12,6 +12,10 @@ on_every_backend!(
     the_nps_covers_only_the_period_asked_for,
     a_malformed_period_is_refused,
     the_touchpoint_report_counts_each_moment,
+    a_comparison_gives_the_change_its_interval_and_p_value,
+    drivers_compare_journeys_with_and_without_each_moment,
+    responses_are_listed_page_by_page_with_their_journeys,
+    the_csv_export_holds_every_answer_quoted_and_defused,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -401,4 +405,417 @@ mod trend {
         let longest = trend(&app, "?from=2023-01-01T00:00:00Z&to=2025-09-27T00:00:00Z").await;
         assert_eq!(longest["points"].as_array().unwrap().len(), 1_000);
     }
+}
+
+/// `promoters`, `passives` and `detractors` answers at `at`, one millisecond apart.
+fn answers(promoters: usize, passives: usize, detractors: usize, at: i64) -> Vec<Value> {
+    [(10, promoters), (7, passives), (3, detractors)]
+        .into_iter()
+        .flat_map(|(score, count)| std::iter::repeat_n(score, count))
+        .enumerate()
+        .map(|(i, score)| response(score, at + i as i64))
+        .collect()
+}
+
+async fn a_comparison_gives_the_change_its_interval_and_p_value(app: TestApp) {
+    // The worked example of `touchstone_shared::compare`: 50/30/20 (NPS 30) in the baseline,
+    // 60/25/15 (NPS 45) in the period: +15, interval −6.087..36.087, p = 0.16325.
+    let (baseline_day, period_day) = (noon_days_ago(60), noon_days_ago(20));
+    app.store_directly(answers(50, 30, 20, baseline_day)).await;
+    app.store_directly(answers(60, 25, 15, period_day)).await;
+    let path = format!(
+        "/v1/sites/{}/nps/compare?from={}&to={}&baseline_from={}&baseline_to={}",
+        app.site,
+        date_of(period_day),
+        date_of(period_day),
+        date_of(baseline_day),
+        date_of(baseline_day)
+    );
+    let response = app.get_with_key(&path).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    let close = |value: &Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-4;
+    assert!(close(&report["period"]["nps"], 45.0), "{report}");
+    assert!(close(&report["baseline"]["nps"], 30.0), "{report}");
+    assert_eq!(report["period"]["responses"], 100);
+    assert_eq!(
+        report["period"]["from"],
+        format!("{}T00:00:00Z", date_of(period_day))
+    );
+    assert!(close(&report["difference"], 15.0), "{report}");
+    assert!(
+        close(&report["confidence_interval"]["low"], -6.086_699),
+        "{report}"
+    );
+    assert!(
+        close(&report["confidence_interval"]["high"], 36.086_699),
+        "{report}"
+    );
+    assert!(close(&report["p_value"], 0.163_252), "{report}");
+    assert_eq!(report["small_sample"], false);
+    assert!(report["method"].as_str().unwrap().contains("z-test"));
+
+    // A baseline without answers compares nothing.
+    let empty = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/nps/compare?from={}&baseline_from=2020-01-01&baseline_to=2020-01-31",
+            app.site,
+            date_of(period_day)
+        ))
+        .await;
+    let empty: Value = empty.json().await.unwrap();
+    assert_eq!(
+        (empty["difference"].clone(), empty["p_value"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(empty["small_sample"], true);
+
+    let bad = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/nps/compare?baseline_from=last-year",
+            app.site
+        ))
+        .await;
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_parameter");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the baseline"),
+        "{body}"
+    );
+    let other = app.create_site("other").await.1;
+    let refused = app
+        .get_as(&format!("/v1/sites/{}/nps/compare", app.site), Some(&other))
+        .await;
+    assert_eq!(error_code(refused, 401).await, "unauthorized");
+}
+
+async fn drivers_compare_journeys_with_and_without_each_moment(app: TestApp) {
+    let at = noon_days_ago(5);
+    let minute = 60_000;
+    let visits = |count: usize, journey: &dyn Fn() -> Vec<Value>| -> Vec<Vec<Value>> {
+        (0..count).map(|_| journey()).collect()
+    };
+    let mut all = Vec::new();
+    // Contacted support, then scored 3.
+    all.extend(visits(40, &|| {
+        vec![
+            touchpoint("page_view", at),
+            touchpoint("support_contact", at),
+            response(3, at + minute),
+        ]
+    }));
+    // Completed a checkout, then scored 10.
+    all.extend(visits(40, &|| {
+        vec![
+            touchpoint("checkout_completed", at),
+            response(10, at + minute),
+        ]
+    }));
+    // Contacted support twice, then scored 9: counted once each.
+    all.extend(visits(10, &|| {
+        vec![
+            touchpoint("support_contact", at),
+            touchpoint("support_contact", at + 1),
+            response(9, at + minute),
+        ]
+    }));
+    // Answered 10, contacted support only afterwards: not part of the answer's journey.
+    all.extend(visits(5, &|| {
+        vec![response(10, at), touchpoint("support_contact", at + minute)]
+    }));
+    // Contacted support 40 days before answering 10: outside the 30-day window.
+    all.extend(visits(5, &|| {
+        vec![
+            touchpoint("support_contact", at - 40 * DAY),
+            response(10, at),
+        ]
+    }));
+    // A rare moment: listed, not ranked.
+    all.extend(visits(3, &|| {
+        vec![
+            touchpoint("newsletter_signup", at),
+            response(8, at + minute),
+        ]
+    }));
+    app.store_visits(all).await;
+
+    let response = app
+        .get_with_key(&format!("/v1/sites/{}/drivers", app.site))
+        .await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["answers"]["responses"], 103);
+    assert_eq!(
+        (
+            report["window_days"].as_u64(),
+            report["min_answers"].as_u64()
+        ),
+        (Some(30), Some(30))
+    );
+    let drivers = report["drivers"].as_array().unwrap();
+    let names: Vec<&str> = drivers
+        .iter()
+        .map(|driver| driver["touchpoint"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["checkout_completed", "support_contact", "newsletter_signup"],
+        "page views are not drivers"
+    );
+    let close = |value: &Value, expected: f64| (value.as_f64().unwrap() - expected).abs() < 1e-6;
+    // support_contact: with = 40 detractors + 10 promoters (NPS −60); without = 50 promoters
+    // and 3 passives (NPS 50/53 = 94.34).
+    let support = &drivers[1];
+    assert_eq!(support["with"]["responses"], 50);
+    assert!(close(&support["with"]["nps"], -60.0), "{support}");
+    assert_eq!(support["without"]["responses"], 53);
+    assert!(
+        close(&support["difference"], -60.0 - 100.0 * 50.0 / 53.0),
+        "{support}"
+    );
+    assert!(support["p_value"].as_f64().unwrap() < 1e-6, "{support}");
+    assert_eq!(support["ranked"], true);
+    // checkout_completed: with = 40 promoters (NPS 100), without = 63 answers.
+    let checkout = &drivers[0];
+    assert_eq!(
+        (
+            checkout["with"]["responses"].as_u64(),
+            checkout["without"]["responses"].as_u64()
+        ),
+        (Some(40), Some(63))
+    );
+    assert!(checkout["difference"].as_f64().unwrap() > 0.0);
+    assert_eq!(drivers[2]["ranked"], false);
+    assert_eq!(drivers[2]["with"]["responses"], 3);
+
+    // A window of 60 days takes in the old contact; a tighter guard ranks the rare moment.
+    let wide: Value = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/drivers?window_days=60&min_answers=3",
+            app.site
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let support = wide["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|driver| driver["touchpoint"] == "support_contact")
+        .unwrap()
+        .clone();
+    assert_eq!(support["with"]["responses"], 55);
+    assert!(
+        wide["drivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|driver| driver["ranked"] == true)
+    );
+    for bad in [
+        "window_days=0",
+        "window_days=366",
+        "min_answers=-1",
+        "survey=Bad%20Id",
+    ] {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/drivers?{bad}", app.site))
+            .await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+}
+
+/// An answer with a comment.
+fn commented(score: u8, at: i64, comment: &str) -> Value {
+    let mut event = response(score, at);
+    event["comment"] = json!(comment);
+    event
+}
+
+async fn responses_are_listed_page_by_page_with_their_journeys(app: TestApp) {
+    let at = noon_days_ago(3);
+    let minute = 60_000;
+    let mut visits = vec![vec![
+        identify("cus_42", at - 2 * minute),
+        touchpoint("pricing_viewed", at - minute),
+        touchpoint("support_contact", at - minute + 1),
+        commented(2, at, "The 100% refund_policy is a LIE"),
+        touchpoint("after_the_answer", at + minute),
+    ]];
+    for i in 0..7 {
+        visits.push(vec![commented(9, at - DAY - i * minute, "Fast delivery")]);
+    }
+    visits.push(vec![
+        touchpoint("old_visit", at - 40 * DAY),
+        response(7, at - 2 * DAY),
+    ]);
+    app.store_visits(visits).await;
+    let path = |query: &str| format!("/v1/sites/{}/responses?{query}", app.site);
+
+    let page: Value = app
+        .get_with_key(&path("limit=3"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let answers = page["responses"].as_array().unwrap();
+    assert_eq!(answers.len(), 3);
+    let newest = &answers[0];
+    assert_eq!(newest["score"], 2);
+    assert_eq!(newest["category"], "detractor");
+    assert_eq!(newest["customer"], "cus_42");
+    assert_eq!(newest["survey"], "nps");
+    let journey: Vec<&str> = newest["touchpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        journey,
+        ["pricing_viewed", "support_contact"],
+        "oldest first, nothing after the answer"
+    );
+    assert!(newest["at"].as_str().unwrap().ends_with('Z'));
+
+    // Following the cursor visits every answer once, newest first.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("limit=3&cursor={cursor}"),
+            None => "limit=3".to_owned(),
+        };
+        let page: Value = app.get_with_key(&path(&query)).await.json().await.unwrap();
+        for answer in page["responses"].as_array().unwrap() {
+            seen.push((
+                answer["at"].as_str().unwrap().to_owned(),
+                answer["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen.len(), sorted.len(), "no answer twice");
+
+    // Filters.
+    let count = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let page: Value = app.get_with_key(&path(&query)).await.json().await.unwrap();
+            page["responses"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("category=promoter").await, 7);
+    assert_eq!(count("category=passive").await, 1);
+    assert_eq!(count("category=detractor&max_score=1").await, 0);
+    assert_eq!(count("min_score=2&max_score=7").await, 2);
+    assert_eq!(count("contains=lie").await, 1, "case-insensitive");
+    assert_eq!(count("contains=100%25").await, 1, "a literal %");
+    assert_eq!(count("contains=_policy").await, 1, "a literal _");
+    assert_eq!(count("contains=%25%25").await, 0);
+    assert_eq!(count("contains=x_y").await, 0, "_ is not a wildcard");
+    assert_eq!(count("survey=checkout").await, 0);
+    assert_eq!(count(&format!("from={}", date_of(at))).await, 1);
+    for bad in [
+        "category=fan",
+        "min_score=11",
+        "limit=0",
+        "limit=501",
+        "cursor=nonsense",
+        "window_days=0",
+        &format!("contains={}", "x".repeat(201)),
+    ] {
+        let response = app.get_with_key(&path(bad)).await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+    let anonymous = app.get_as(&path(""), None).await;
+    assert_eq!(error_code(anonymous, 401).await, "unauthorized");
+}
+
+async fn the_csv_export_holds_every_answer_quoted_and_defused(app: TestApp) {
+    let at = noon_days_ago(3);
+    let mut visits: Vec<Vec<Value>> = (0..1203)
+        .map(|i| {
+            vec![
+                touchpoint("pricing_viewed", at - i - 1),
+                response((i % 11) as u8, at - i),
+            ]
+        })
+        .collect();
+    visits.push(vec![commented(
+        0,
+        at + 1,
+        "=HYPERLINK(\"http://evil.example\"), \"quoted\"\nand a new line",
+    )]);
+    app.store_visits(visits).await;
+    let response = app
+        .get_with_key(&format!("/v1/sites/{}/responses.csv", app.site))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "answered_at",
+            "score",
+            "category",
+            "comment",
+            "survey",
+            "language",
+            "device",
+            "customer",
+            "visitor",
+            "touchpoints"
+        ]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1204, "every page, the last one partial");
+    assert_eq!(
+        &records[0][4],
+        "'=HYPERLINK(\"http://evil.example\"), \"quoted\"\nand a new line"
+    );
+    assert_eq!(&records[0][3], "detractor");
+    assert_eq!(&records[1][10], "pricing_viewed");
+    let ids: std::collections::HashSet<&str> = records
+        .iter()
+        .map(|record| record.get(0).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1204, "no answer twice across pages");
+    let filtered = app
+        .get_with_key(&format!(
+            "/v1/sites/{}/responses.csv?category=promoter",
+            app.site
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Scores 9 and 10 among i % 11 for i below 1,203: 109 full rounds of two.
+    assert_eq!(filtered.lines().count(), 1 + 218);
 }

@@ -79,9 +79,12 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
     });
 
     // Until the site's configuration is fetched, the survey a new site runs.
-    let config = SiteSurveys::default_for_new_sites();
-    let survey = Rc::new(config.surveys()[0].clone());
-    let theme = Rc::new(config.theme().clone());
+    let (surveys, theme) = SiteSurveys::default_for_new_sites().into_parts();
+    let Some(survey) = surveys.into_iter().next() else {
+        return Ok(());
+    };
+    let survey = Rc::new(survey);
+    let theme = Rc::new(theme);
     let lang = i18n::choose(None);
     let survey_id = survey.id.clone();
     let submit = Submit::new(move |answer: Answer| {

@@ -89,6 +89,18 @@ async fn answer_the_survey_in_the_demo_shop(
     .await;
     assert_eq!(report["promoters"], 1, "{}: {report}", database.backend);
     assert_eq!(report["nps"], 100.0, "{}: {report}", database.backend);
+    // The score and the comment travel together, with the survey and the language.
+    let answers = poll_report(&client, &collector, &api_key, "responses", |report| {
+        report["responses"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    })
+    .await;
+    let answer = &answers["responses"][0];
+    assert_eq!(answer["score"], 9, "{answers}");
+    assert_eq!(answer["comment"], "Great <b>shop</b>", "{answers}");
+    assert_eq!(answer["survey"], "nps", "{answers}");
+    assert_eq!(answer["language"], "en", "{answers}");
     let journey = poll_report(&client, &collector, &api_key, "touchpoints", |report| {
         report["touchpoints"]
             .as_array()

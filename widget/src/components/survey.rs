@@ -108,30 +108,24 @@ pub fn Survey(props: &SurveyProps) -> Html {
     let opened = use_mut_ref(Opened::default);
     let modal = props.theme.position == Position::Center;
 
-    // On opening: remember where focus was, and open the dialog modally. This effect is declared
-    // before the one that moves focus, so it sees the page's focus first.
+    // On opening: remember where focus was, open the dialog modally, and adopt the theme as a
+    // stylesheet of its own, taken out again when the survey goes. This effect is declared
+    // before the one that moves focus, so it sees the page's focus first. (One effect rather
+    // than two: each distinct effect is its own code in the wasm.)
     {
         let frame = frame.clone();
         let opened = Rc::clone(&opened);
-        use_effect_with((), move |()| {
-            let mut opened = opened.borrow_mut();
-            opened.focus = active_page_element();
-            opened.host = frame
-                .get()
-                .and_then(|node| shadow_root(&node))
-                .map(|shadow| shadow.host());
+        use_effect_with(Rc::clone(&props.theme), move |theme| {
+            let shadow = frame.get().and_then(|node| shadow_root(&node));
+            {
+                let mut opened = opened.borrow_mut();
+                opened.focus = active_page_element();
+                opened.host = shadow.as_ref().map(ShadowRoot::host);
+            }
             if let Some(dialog) = frame.cast::<HtmlDialogElement>() {
                 // Fails only when already open; nothing to do then.
                 let _ = dialog.show_modal();
             }
-        });
-    }
-
-    // The theme, as a stylesheet of its own in the shadow root while the survey is there.
-    {
-        let frame = frame.clone();
-        use_effect_with(Rc::clone(&props.theme), move |theme| {
-            let shadow = frame.get().and_then(|node| shadow_root(&node));
             let sheet = shadow
                 .as_ref()
                 .and_then(|shadow| theme::apply(shadow, theme).ok());
@@ -315,13 +309,16 @@ pub fn Survey(props: &SurveyProps) -> Html {
             </dialog>
         }
     } else {
+        // A data attribute rather than a computed class: a dynamic `class` goes through Yew's
+        // `Classes`, an index set whose code the widget does not otherwise need.
         let corner = match (props.theme.position, lang.is_rtl()) {
-            (Position::BottomRight, false) | (Position::BottomLeft, true) => "card corner right",
-            _ => "card corner left",
+            (Position::BottomRight, false) | (Position::BottomLeft, true) => "right",
+            _ => "left",
         };
         html! {
             <section
-                class={corner}
+                class="card corner"
+                data-corner={corner}
                 ref={frame}
                 aria-label={name}
                 lang={lang.code()}

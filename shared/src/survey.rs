@@ -112,6 +112,12 @@ impl SiteSurveys {
     pub fn theme(&self) -> &Theme {
         &self.theme
     }
+
+    /// The surveys and the theme, taken apart without copying (the widget keeps each one
+    /// behind its own `Rc`).
+    pub fn into_parts(self) -> (Vec<Survey>, Theme) {
+        (self.surveys, self.theme)
+    }
 }
 
 /// One survey: the NPS question with its follow-up, and when to ask it.
@@ -370,6 +376,11 @@ mod tests {
         assert_eq!(nps.id.as_str(), "nps");
         assert_eq!(nps.targeting.trigger, Trigger::PageViews { count: 2 });
         assert_eq!(defaults.theme(), &Theme::default());
+        let (surveys, theme) = defaults.clone().into_parts();
+        assert_eq!(
+            (surveys.as_slice(), &theme),
+            (defaults.surveys(), defaults.theme())
+        );
         let json = serde_json::to_string(&defaults).unwrap();
         assert_eq!(parse(&json).unwrap(), defaults);
     }

@@ -63,17 +63,23 @@ pub fn attach(document: &Document, host: &Element, styles: &str) -> Result<Eleme
     let shadow: ShadowRoot = host
         .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
         .map_err(|_| HostError::Refused("the browser refused to attach a shadow root"))?;
-    let sheet = CssStyleSheet::new()
-        .map_err(|_| HostError::Refused("the browser refused to construct a stylesheet"))?;
-    sheet
-        .replace_sync(styles)
-        .map_err(|_| HostError::Refused("the browser refused to parse the stylesheet"))?;
+    let sheet = stylesheet(styles)?;
     shadow.set_adopted_style_sheets(&js_sys::Array::of1(sheet.unchecked_ref()));
     let root = create(document, "div")?;
     shadow
         .append_child(&root)
         .map_err(|_| HostError::Refused("the browser refused to fill the shadow root"))?;
     Ok(root)
+}
+
+/// A constructed stylesheet holding `css`, for a shadow root's `adoptedStyleSheets`.
+pub fn stylesheet(css: &str) -> Result<CssStyleSheet, HostError> {
+    let sheet = CssStyleSheet::new()
+        .map_err(|_| HostError::Refused("the browser refused to construct a stylesheet"))?;
+    sheet
+        .replace_sync(css)
+        .map_err(|_| HostError::Refused("the browser refused to parse the stylesheet"))?;
+    Ok(sheet)
 }
 
 fn create(document: &Document, tag: &str) -> Result<Element, HostError> {

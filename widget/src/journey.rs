@@ -10,7 +10,9 @@ use crate::text_error;
 use touchstone_shared::wire::{
     BatchSizeError, CollectRequest, Event, EventBatch, EventId, Timestamp, VisitorId,
 };
-use touchstone_shared::{PageUrl, Score, SiteKey, TextError, TouchpointName};
+use touchstone_shared::{
+    Comment, Language, PageUrl, Score, SiteKey, SurveyId, TextError, TouchpointName,
+};
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 
@@ -109,15 +111,21 @@ impl Journey {
         self.request(event)
     }
 
-    /// The request that carries the visitor's answer.
-    pub fn response(&self, score: Score) -> Result<CollectRequest, JourneyError> {
+    /// The request that carries the visitor's answer to `survey`, asked in `language`.
+    pub fn response(
+        &self,
+        score: Score,
+        comment: Option<Comment>,
+        survey: SurveyId,
+        language: Language,
+    ) -> Result<CollectRequest, JourneyError> {
         let event = Event::Response {
             id: event_id()?,
             at: now()?,
             score,
-            comment: None,
-            survey: Default::default(),
-            language: None,
+            comment,
+            survey,
+            language: Some(language),
             device: None,
         };
         self.request(event)

@@ -6,7 +6,8 @@
 //! to its own shadow root, reports trouble with a `touchstone:` console warning instead of an
 //! exception, and stays small: every byte ships to every visitor.
 //!
-//! Module map: [`state`] is the survey's state machine, [`components`] its views, [`journey`]
+//! Module map: [`state`] is the survey's state machine, [`components`] its views, [`i18n`] its
+//! languages, [`theme`] the site's look as CSS, [`journey`]
 //! makes the events, and [`transport`] is the only module that speaks to the network.
 //!
 //! Size rules (the wasm is measured by `cargo xtask build-widget`): no `format!`, `Display` or
@@ -16,13 +17,16 @@
 
 pub mod components;
 pub mod host;
+pub mod i18n;
 pub mod journey;
 pub mod state;
+pub mod theme;
 pub mod transport;
 
-use components::{Submit, Survey, SurveyProps};
+use components::{Answer, Submit, Survey, SurveyProps};
 use journey::Journey;
 use std::rc::Rc;
+use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::{SiteKey, TextError};
 use transport::Api;
 use wasm_bindgen::prelude::*;
@@ -74,11 +78,26 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
         }
     });
 
-    let submit = Submit::new(move |score| {
+    // Until the site's configuration is fetched, the survey a new site runs.
+    let (surveys, theme) = SiteSurveys::default_for_new_sites().into_parts();
+    let Some(survey) = surveys.into_iter().next() else {
+        return Ok(());
+    };
+    let survey = Rc::new(survey);
+    let theme = Rc::new(theme);
+    let lang = i18n::choose(None);
+    let survey_id = survey.id.clone();
+    let submit = Submit::new(move |answer: Answer| {
         let journey = Rc::clone(&journey);
         let api = Rc::clone(&api);
+        let request = journey.response(
+            answer.score,
+            answer.comment,
+            survey_id.clone(),
+            lang.language(),
+        );
         async move {
-            let sent = match journey.response(score) {
+            let sent = match request {
                 Ok(request) => api.send(&request).await.map_err(|error| error.message()),
                 Err(error) => Err(error.message()),
             };
@@ -86,7 +105,15 @@ pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
                 .is_ok()
         }
     });
-    yew::Renderer::<Survey>::with_root_and_props(root, SurveyProps { submit }).render();
+    let props = SurveyProps {
+        survey,
+        theme,
+        lang,
+        submit,
+        // The survey hides itself when it closes; recording a dismissal comes with the journey.
+        on_close: yew::Callback::noop(),
+    };
+    yew::Renderer::<Survey>::with_root_and_props(root, props).render();
     Ok(())
 }
 

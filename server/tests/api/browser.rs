@@ -1,13 +1,23 @@
 //! The whole loop in a real browser: the `touchstone serve` binary on a fresh database, the demo
-//! shop in headless Chromium, a visitor clicking 9, and the read API reporting it. Runs on SQLite
-//! and, when configured, PostgreSQL, in one Chromium.
+//! shop in headless Chromium, a visitor answering 9 and a comment with the keyboard alone (real
+//! key presses, which the component tests cannot make), and the read API reporting it. Runs on
+//! SQLite and, when configured, PostgreSQL, in one Chromium.
+//!
+//! On SQLite it also takes the screenshots a person should look at after changing the survey's
+//! looks, into `target/screenshots/`: light, dark, phone width, right to left, and the follow-up.
+//! Dark mode, the phone and the Arabic page are made with the Chrome DevTools Protocol through
+//! ChromeDriver (`/session/{id}/goog/cdp/execute`): `Emulation.setEmulatedMedia` for
+//! `prefers-color-scheme: dark`, `Emulation.setDeviceMetricsOverride` for a 375-pixel phone, and
+//! `Page.addScriptToEvaluateOnNewDocument` to give the shop `<html lang="ar" dir="rtl">`.
 //!
 //! Needs the built widget (`TOUCHSTONE_WIDGET_DIR`, default `target/widget`) and chromedriver
 //! (`CHROMEDRIVER`, default `/usr/bin/chromedriver`): `cargo xtask test` provides both.
 
 use crate::helpers::{TestDatabase, workspace_root};
 use crate::process::{Collector, free_port};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -27,19 +37,23 @@ async fn a_visitor_answers_the_survey_and_the_api_reports_it() {
     let mut databases = vec![TestDatabase::sqlite()];
     databases.extend(TestDatabase::postgres().await);
     for database in &databases {
-        answer_the_survey_in_the_demo_shop(&browser, database, &widget_dir).await;
+        answer_the_survey_in_the_demo_shop(&browser, &driver, database, &widget_dir).await;
     }
     browser.close().await.expect("closing the browser");
 }
 
 async fn answer_the_survey_in_the_demo_shop(
     browser: &Client,
+    driver: &ChromeDriver,
     database: &TestDatabase,
     widget_dir: &Path,
 ) {
     let collector = Collector::start(&database.url, widget_dir);
     // The demo shop is served by the collector itself, so its pages are on the collector's origin.
     let api_key = collector.create_site("demo", &collector.address);
+    if database.backend == "sqlite" {
+        screenshots_of_the_survey(browser, driver, &collector).await;
+    }
 
     browser
         .goto(&format!("{}/shop/", collector.address))
@@ -50,18 +64,22 @@ async fn answer_the_survey_in_the_demo_shop(
     let screenshot = browser.screenshot().await.expect("taking a screenshot");
     save_screenshot(&format!("survey-{}.png", database.backend), &screenshot);
 
-    let host = browser
-        .find(Locator::Css("#touchstone-widget"))
-        .await
-        .expect("the widget's host element");
-    let shadow = host.shadow_root().await.expect("the widget's shadow root");
-    shadow
-        .find(Locator::Css(r#"[data-score="9"]"#))
-        .await
-        .expect("the 9 button")
-        .click()
-        .await
-        .expect("clicking 9");
+    // Focus moved into the survey when it opened, onto the scale's one Tab stop.
+    assert_eq!(focused_in_survey(browser).await, json!("choice:0"));
+    press(browser, &[Key::End.into(), Key::Left.into()]).await;
+    assert_eq!(focused_in_survey(browser).await, json!("choice:9"));
+    press(browser, &[Key::Space.into()]).await;
+    wait_for_survey_state(browser, "follow-up").await;
+    assert_eq!(focused_in_survey(browser).await, json!("comment:"));
+    if database.backend == "sqlite" {
+        let screenshot = browser.screenshot().await.expect("taking a screenshot");
+        save_screenshot("survey-follow-up.png", &screenshot);
+    }
+    let typed: Vec<char> = "Great <b>shop</b>".chars().collect();
+    press(browser, &typed).await;
+    press(browser, &[Key::Tab.into()]).await;
+    assert_eq!(focused_in_survey(browser).await, json!("send:"));
+    press(browser, &[Key::Enter.into()]).await;
     wait_for_survey_state(browser, "thanks").await;
 
     let client = reqwest::Client::new();
@@ -71,6 +89,18 @@ async fn answer_the_survey_in_the_demo_shop(
     .await;
     assert_eq!(report["promoters"], 1, "{}: {report}", database.backend);
     assert_eq!(report["nps"], 100.0, "{}: {report}", database.backend);
+    // The score and the comment travel together, with the survey and the language.
+    let answers = poll_report(&client, &collector, &api_key, "responses", |report| {
+        report["responses"]
+            .as_array()
+            .is_some_and(|rows| !rows.is_empty())
+    })
+    .await;
+    let answer = &answers["responses"][0];
+    assert_eq!(answer["score"], 9, "{answers}");
+    assert_eq!(answer["comment"], "Great <b>shop</b>", "{answers}");
+    assert_eq!(answer["survey"], "nps", "{answers}");
+    assert_eq!(answer["language"], "en", "{answers}");
     let journey = poll_report(&client, &collector, &api_key, "touchpoints", |report| {
         report["touchpoints"]
             .as_array()
@@ -81,6 +111,134 @@ async fn answer_the_survey_in_the_demo_shop(
         journey["touchpoints"][0]["count"].as_u64().unwrap() >= 1,
         "{journey}"
     );
+}
+
+/// The screenshots for a person to look at: the survey in the light and dark schemes, on a
+/// phone, and in Arabic (right to left). Each scenario changes one thing through the DevTools
+/// Protocol and puts it back.
+async fn screenshots_of_the_survey(browser: &Client, driver: &ChromeDriver, collector: &Collector) {
+    let shop = format!("{}/shop/", collector.address);
+    let show = |name: &'static str| {
+        let shop = shop.clone();
+        async move {
+            browser.goto(&shop).await.expect("opening the demo shop");
+            wait_for_survey_state(browser, "asking").await;
+            wait_for_animations(browser).await;
+            let screenshot = browser.screenshot().await.expect("taking a screenshot");
+            save_screenshot(name, &screenshot);
+        }
+    };
+
+    show("survey-light.png").await;
+
+    let dark = json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+    driver
+        .cdp(browser, "Emulation.setEmulatedMedia", dark)
+        .await;
+    show("survey-dark.png").await;
+    let background = browser
+        .execute(
+            &survey_script("getComputedStyle(card).backgroundColor"),
+            vec![],
+        )
+        .await
+        .expect("reading the survey's background");
+    assert_eq!(
+        background,
+        json!("rgb(28, 33, 40)"),
+        "the dark scheme is honoured"
+    );
+    driver
+        .cdp(
+            browser,
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [] }),
+        )
+        .await;
+
+    let phone = json!({ "width": 375, "height": 740, "deviceScaleFactor": 2, "mobile": true });
+    driver
+        .cdp(browser, "Emulation.setDeviceMetricsOverride", phone)
+        .await;
+    show("survey-mobile.png").await;
+    let smallest = browser
+        .execute(
+            &survey_script(
+                "Math.min(...[...card.querySelectorAll('button')].flatMap(b => { \
+                 const r = b.getBoundingClientRect(); return [r.width, r.height]; }))",
+            ),
+            vec![],
+        )
+        .await
+        .expect("measuring the survey's buttons");
+    assert!(
+        smallest.as_f64().unwrap() >= 44.0,
+        "every button is a 44-pixel target on a phone, the smallest side is {smallest}"
+    );
+    driver
+        .cdp(browser, "Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
+
+    let arabic = "document.addEventListener('DOMContentLoaded', () => { \
+        document.documentElement.lang = 'ar'; document.documentElement.dir = 'rtl'; });";
+    let script = driver
+        .cdp(
+            browser,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": arabic }),
+        )
+        .await;
+    show("survey-rtl.png").await;
+    let direction = browser
+        .execute(
+            &survey_script("card.getAttribute('dir') + ' ' + card.lang"),
+            vec![],
+        )
+        .await
+        .expect("reading the survey's direction");
+    assert_eq!(direction, json!("rtl ar"));
+    driver
+        .cdp(
+            browser,
+            "Page.removeScriptToEvaluateOnNewDocument",
+            json!({ "identifier": script["identifier"] }),
+        )
+        .await;
+}
+
+/// A script that evaluates `expression` with `card` bound to the survey's outer element.
+fn survey_script(expression: &str) -> String {
+    format!(
+        "const card = document.getElementById('touchstone-widget').shadowRoot \
+         .querySelector('[data-touchstone-state]'); return {expression};"
+    )
+}
+
+/// Presses each key in turn, as a keyboard does, on whatever has focus.
+async fn press(browser: &Client, keys: &[char]) {
+    let mut actions = KeyActions::new("keyboard".to_owned());
+    for &key in keys {
+        actions = actions
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+    }
+    browser
+        .perform_actions(actions)
+        .await
+        .expect("pressing keys");
+}
+
+/// What has focus inside the survey, as `class:score` (e.g. `choice:9`, `send:`), or null when
+/// focus is not in the survey.
+async fn focused_in_survey(browser: &Client) -> Value {
+    const FOCUSED: &str = "const host = document.getElementById('touchstone-widget'); \
+        if (document.activeElement !== host) return null; \
+        const node = host.shadowRoot.activeElement; \
+        return node ? node.className + ':' + (node.getAttribute('data-score') || '') : null;";
+    browser
+        .execute(FOCUSED, vec![])
+        .await
+        .expect("reading the focus")
 }
 
 /// The report at `/v1/sites/demo/{report}` once `ready` holds, or a failure after ten seconds.
@@ -239,6 +397,35 @@ impl ChromeDriver {
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .expect("starting Chromium through chromedriver")
+    }
+}
+
+impl ChromeDriver {
+    /// Sends a Chrome DevTools Protocol command to `browser`'s page through ChromeDriver, and
+    /// returns its result.
+    async fn cdp(&self, browser: &Client, command: &str, params: Value) -> Value {
+        let session = browser
+            .session_id()
+            .await
+            .expect("reading the session id")
+            .expect("a WebDriver session");
+        let answer: Value = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/session/{session}/goog/cdp/execute",
+                self.port
+            ))
+            .json(&json!({ "cmd": command, "params": params }))
+            .send()
+            .await
+            .expect("sending a DevTools command")
+            .json()
+            .await
+            .expect("a DevTools answer");
+        assert!(
+            answer["value"].get("error").is_none(),
+            "{command}: {answer}"
+        );
+        answer["value"].clone()
     }
 }
 

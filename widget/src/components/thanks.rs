@@ -1,14 +1,23 @@
-//! The message shown once the collector has stored the visitor's answer.
+//! The message shown once the visitor's answer is stored.
 
 use yew::prelude::*;
 
-/// "Thank you!", shown in place of the question after a stored answer.
+/// Props of [`Thanks`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct ThanksProps {
+    /// The thank-you, e.g. "Thank you!".
+    pub title: AttrValue,
+    /// The line under it.
+    pub detail: AttrValue,
+}
+
+/// The thank-you, shown in place of the question after a stored answer.
 #[function_component]
-pub fn Thanks() -> Html {
+pub fn Thanks(props: &ThanksProps) -> Html {
     html! {
         <div class="thanks">
-            <h2 class="title">{ "Thank you!" }</h2>
-            <p>{ "Your answer helps us improve." }</p>
+            <h2 class="title">{ props.title.clone() }</h2>
+            <p>{ props.detail.clone() }</p>
         </div>
     }
 }

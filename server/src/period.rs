@@ -74,6 +74,41 @@ impl Period {
     }
 }
 
+/// How far before an answer the journey-based reports look (`window_days`): 1 to
+/// [`JourneyWindow::MAX_DAYS`] days, [`JourneyWindow::DEFAULT_DAYS`] unless asked otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JourneyWindow(u16);
+
+impl JourneyWindow {
+    /// The window when the client names none.
+    pub const DEFAULT_DAYS: u16 = 30;
+    /// The longest window.
+    pub const MAX_DAYS: u16 = 365;
+
+    /// Checks the `window_days` parameter.
+    pub fn parse(days: Option<u16>) -> Result<Self, ApiError> {
+        let days = days.unwrap_or(Self::DEFAULT_DAYS);
+        if (1..=Self::MAX_DAYS).contains(&days) {
+            Ok(JourneyWindow(days))
+        } else {
+            Err(ApiError::InvalidParameter(format!(
+                "`window_days` is 1 to {}, not {days}",
+                Self::MAX_DAYS
+            )))
+        }
+    }
+
+    /// The window in days.
+    pub fn days(self) -> u16 {
+        self.0
+    }
+
+    /// The window in milliseconds.
+    pub fn millis(self) -> i64 {
+        i64::from(self.0) * 86_400_000
+    }
+}
+
 enum Side {
     Start,
     End,

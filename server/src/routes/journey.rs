@@ -5,7 +5,7 @@
 use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
-use crate::period::{Period, PeriodParams};
+use crate::period::{JourneyWindow, Period, PeriodParams};
 use crate::store::{AnswerScope, Store, TouchpointCount};
 use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
@@ -16,9 +16,6 @@ use touchstone_shared::{
     CONFIDENCE_LEVEL, Category, NpsSummary, SMALL_SAMPLE_BELOW, Score, SurveyId, Tally,
 };
 use utoipa::ToSchema;
-
-/// The longest journey window a drivers report looks back over, in days.
-const MAX_WINDOW_DAYS: u16 = 365;
 
 /// Registers the journey reports.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -176,19 +173,14 @@ async fn drivers(
     let site = authorize(&request, store.get_ref(), &site).await?;
     let period = Period::parse(&params.period)?;
     let survey = survey_param(params.survey.as_deref())?;
-    let window_days = params.window_days.unwrap_or(30);
-    if !(1..=MAX_WINDOW_DAYS).contains(&window_days) {
-        return Err(ApiError::InvalidParameter(format!(
-            "`window_days` is 1 to {MAX_WINDOW_DAYS}, not {window_days}"
-        )));
-    }
+    let window = JourneyWindow::parse(params.window_days)?;
     let min_answers = params.min_answers.unwrap_or(SMALL_SAMPLE_BELOW);
     let scope = AnswerScope {
         site: &site,
         survey: survey.as_ref(),
     };
     let reach = store
-        .journey_reach(scope, period.range(), i64::from(window_days) * 86_400_000)
+        .journey_reach(scope, period.range(), window.millis())
         .await?;
     let mut drivers: Vec<Driver> = reach
         .reached
@@ -221,7 +213,7 @@ async fn drivers(
         site: site.key.to_string(),
         survey,
         period,
-        window_days,
+        window_days: window.days(),
         min_answers,
         method: compare::METHOD,
         confidence_level: CONFIDENCE_LEVEL,
@@ -317,18 +309,10 @@ async fn paths(
     let site = authorize(&request, store.get_ref(), &site).await?;
     let period = Period::parse(&params.period)?;
     let survey = survey_param(params.survey.as_deref())?;
-    let window_days = params.window_days.unwrap_or(30);
+    let window = JourneyWindow::parse(params.window_days)?;
     let length = params.length.unwrap_or(3);
     let top = params.top.unwrap_or(10);
-    for (name, value, range) in [
-        (
-            "window_days",
-            usize::from(window_days),
-            1..=usize::from(MAX_WINDOW_DAYS),
-        ),
-        ("length", length, 1..=5),
-        ("top", top, 1..=50),
-    ] {
+    for (name, value, range) in [("length", length, 1..=5), ("top", top, 1..=50)] {
         if !range.contains(&value) {
             return Err(ApiError::InvalidParameter(format!(
                 "`{name}` is {} to {}, not {value}",
@@ -343,12 +327,7 @@ async fn paths(
     };
     let totals = store.tally(scope, period.range()).await?;
     let steps = store
-        .journey_steps(
-            scope,
-            period.range(),
-            i64::from(window_days) * 86_400_000,
-            MAX_STEP_ROWS,
-        )
+        .journey_steps(scope, period.range(), window.millis(), MAX_STEP_ROWS)
         .await?;
     let partial = steps.len() as i64 >= MAX_STEP_ROWS;
     let mut counted: HashMap<(Category, Vec<String>), u64> = HashMap::new();
@@ -393,7 +372,7 @@ async fn paths(
         site: site.key.to_string(),
         survey,
         period,
-        window_days,
+        window_days: window.days(),
         length,
         partial,
         promoter: rows(Category::Promoter, totals.promoters),

@@ -5,7 +5,7 @@
 use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
-use crate::period::{Period, PeriodParams};
+use crate::period::{JourneyWindow, Period, PeriodParams};
 use crate::store::{
     AnswerScope, ListedResponse, ResponseCursor, ResponseQuery, Store, TimeRange, VisitedTouchpoint,
 };
@@ -22,8 +22,6 @@ use utoipa::{IntoParams, ToSchema};
 const DEFAULT_LIMIT: u32 = 50;
 /// The most answers one page holds.
 const MAX_LIMIT: u32 = 500;
-/// How far before an answer its journey is shown, in days, unless the client asks otherwise.
-const DEFAULT_WINDOW_DAYS: u16 = 30;
 /// The longest `contains` text, in characters.
 const MAX_CONTAINS_CHARS: usize = 200;
 
@@ -102,12 +100,7 @@ impl Filters {
             let (from, to) = category.scores();
             (low, high) = (low.max(from), high.min(to));
         }
-        let window_days = params.window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
-        if !(1..=365).contains(&window_days) {
-            return Err(invalid(format!(
-                "`window_days` is 1 to 365, not {window_days}"
-            )));
-        }
+        let window = JourneyWindow::parse(params.window_days)?;
         let contains = params
             .contains
             .as_deref()
@@ -123,7 +116,7 @@ impl Filters {
             survey: survey_param(params.survey.as_deref())?,
             scores: (low, high),
             contains: contains.map(str::to_owned),
-            window_millis: i64::from(window_days) * 86_400_000,
+            window_millis: window.millis(),
         })
     }
 

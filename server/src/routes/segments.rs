@@ -5,16 +5,13 @@
 use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
 use crate::error::ApiError;
-use crate::period::{Period, PeriodParams};
+use crate::period::{JourneyWindow, Period, PeriodParams};
 use crate::store::{AnswerScope, Segment, Store, UtmTag};
 use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
 use serde::{Deserialize, Serialize};
 use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId, TraitName};
 use utoipa::ToSchema;
-
-/// How far before an answer the journey-based segments look, unless the client says otherwise.
-const DEFAULT_WINDOW_DAYS: u16 = 30;
 
 /// Registers the segments report.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -97,23 +94,13 @@ async fn segments(
         ApiError::InvalidParameter("say what to group by with `by`, e.g. by=device".into())
     })?;
     let segment = parse_segment(by)?;
-    let window_days = params.window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
-    if !(1..=365).contains(&window_days) {
-        return Err(ApiError::InvalidParameter(format!(
-            "`window_days` is 1 to 365, not {window_days}"
-        )));
-    }
+    let window = JourneyWindow::parse(params.window_days)?;
     let scope = AnswerScope {
         site: &site,
         survey: survey.as_ref(),
     };
     let tallies = store
-        .segments(
-            scope,
-            period.range(),
-            &segment,
-            i64::from(window_days) * 86_400_000,
-        )
+        .segments(scope, period.range(), &segment, window.millis())
         .await?;
     Ok(web::Json(SegmentsReport {
         site: site.key.to_string(),

@@ -50,8 +50,31 @@ const DEVICES: [(DeviceClass, u32); 3] = [
 ];
 
 /// How much traffic each UTC hour of the day gets, relative to the others.
-const HOURLY_TRAFFIC: [u32; 24] = [
-    2, 1, 1, 1, 1, 2, 3, 5, 7, 9, 10, 10, 9, 9, 9, 8, 8, 8, 9, 10, 10, 8, 5, 3,
+const HOURLY_TRAFFIC: [(i64, u32); 24] = [
+    (0, 2),
+    (1, 1),
+    (2, 1),
+    (3, 1),
+    (4, 1),
+    (5, 2),
+    (6, 3),
+    (7, 5),
+    (8, 7),
+    (9, 9),
+    (10, 10),
+    (11, 10),
+    (12, 9),
+    (13, 9),
+    (14, 9),
+    (15, 8),
+    (16, 8),
+    (17, 8),
+    (18, 9),
+    (19, 10),
+    (20, 10),
+    (21, 8),
+    (22, 5),
+    (23, 3),
 ];
 
 /// What to make up.
@@ -199,8 +222,7 @@ impl Visits {
     }
 
     fn hour_of_day(&mut self) -> i64 {
-        let hours: Vec<(i64, u32)> = (0..).zip(HOURLY_TRAFFIC).collect();
-        self.pick(&hours)
+        self.pick(&HOURLY_TRAFFIC)
     }
 
     /// One visitor's journey from `arrival`, and perhaps their answer. `progress` (0 to 1) is

@@ -271,7 +271,7 @@ async fn responses_csv(
     let filters = Arc::new(Filters::parse(&params)?);
     let store: Arc<dyn Store> = store.into_inner();
     let site = Arc::new(site);
-    let header_row = csv_row(&[
+    let header_row = csv_records([vec![
         "id",
         "answered_at",
         "score",
@@ -283,7 +283,7 @@ async fn responses_csv(
         "customer",
         "visitor",
         "touchpoints",
-    ]);
+    ]]);
     // Each step fetches the next page after `before`; the first step sends the header row.
     let pages = stream::try_unfold(Some(None), move |state: Option<Option<ResponseCursor>>| {
         let (store, site, filters) = (Arc::clone(&store), Arc::clone(&site), Arc::clone(&filters));
@@ -296,10 +296,7 @@ async fn responses_csv(
                 .await?;
             let next = (listed.len() == MAX_LIMIT as usize).then(|| listed.last().map(position_of));
             let rows = with_journeys(store.as_ref(), &site, listed, filters.window_millis).await?;
-            let mut chunk = Vec::new();
-            for row in &rows {
-                chunk.extend(csv_row(&csv_cells(row)));
-            }
+            let chunk = csv_records(rows.iter().map(csv_cells));
             Ok(Some((web::Bytes::from(chunk), next)))
         }
     });
@@ -430,20 +427,22 @@ fn csv_cells(row: &Response) -> Vec<String> {
     ]
 }
 
-/// One CSV record, quoted as RFC 4180 asks, cells that a spreadsheet would run as a formula
+/// CSV records, quoted as RFC 4180 asks, cells that a spreadsheet would run as a formula
 /// defused with a leading `'` (comments and customer ids come from the public).
-fn csv_row<S: AsRef<str>>(cells: &[S]) -> Vec<u8> {
+fn csv_records<S: AsRef<str>>(records: impl IntoIterator<Item = Vec<S>>) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let defused = cells.iter().map(|cell| {
-        let cell = cell.as_ref();
-        if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{cell}")
-        } else {
-            cell.to_owned()
-        }
-    });
-    // Writing to memory cannot fail.
-    let _ = writer.write_record(defused);
+    for cells in records {
+        let defused = cells.iter().map(|cell| {
+            let cell = cell.as_ref();
+            if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{cell}")
+            } else {
+                cell.to_owned()
+            }
+        });
+        // Writing to memory cannot fail.
+        let _ = writer.write_record(defused);
+    }
     writer.into_inner().unwrap_or_default()
 }
 
@@ -453,14 +452,14 @@ mod tests {
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {
-        let row = csv_row(&[
+        let row = csv_records([vec![
             "a,b",
             "say \"hi\"",
             "=HYPERLINK(\"x\")",
             "-1",
             "line\nbreak",
             "plain",
-        ]);
+        ]]);
         assert_eq!(
             String::from_utf8(row).unwrap(),
             "\"a,b\",\"say \"\"hi\"\"\",\"'=HYPERLINK(\"\"x\"\")\",'-1,\"line\nbreak\",plain\n"

@@ -110,11 +110,21 @@ impl PagePattern {
 }
 
 /// The path of an `http(s)://host/path` URL, `/` when it has none.
+///
+/// Byte positions and `get` rather than a string pattern and slicing: this runs in the widget,
+/// where a `&str` searcher and a slicing panic's message cost kilobytes of wasm.
 fn path_of(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    after_scheme
-        .find('/')
-        .map_or("/", |slash| &after_scheme[slash..])
+    let bytes = url.as_bytes();
+    let host = bytes
+        .windows(3)
+        .position(|window| window == b"://")
+        .map_or(0, |scheme_end| scheme_end + 3);
+    bytes
+        .iter()
+        .skip(host)
+        .position(|&byte| byte == b'/')
+        .and_then(|slash| url.get(host + slash..))
+        .unwrap_or("/")
 }
 
 /// Whether `text` matches `pattern`, where `*` matches any run of bytes (even none). Linear
@@ -246,8 +256,10 @@ pub enum Reason {
 /// The visitor's place in every sample, 0 to 99, fixed by their random id: in a 10% sample are
 /// the visitors whose draw is below 10, whichever page they are on.
 pub fn sample_draw(visitor: VisitorId) -> u8 {
-    // The last bytes of a version-4 UUID are random.
-    (visitor.0.as_u128() % 100) as u8
+    // The last bytes of a version-4 UUID are random. The id modulo 100, from its two 64-bit
+    // halves (2^64 ≡ 16 mod 100): a `u128` remainder would bring 128-bit division into the wasm.
+    let (high, low) = visitor.0.as_u64_pair();
+    ((high % 100 * 16 + low % 100) % 100) as u8
 }
 
 /// Decides whether `targeting` lets the survey appear at `moment`.
@@ -589,6 +601,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_path_of_a_url_is_what_follows_its_host() {
+        assert_eq!(path_of("https://shop.example/cart/items"), "/cart/items");
+        assert_eq!(path_of("http://shop.example"), "/");
+        assert_eq!(path_of("https://shop.example/"), "/");
+        assert_eq!(path_of("https://shop.example:8443/a://b"), "/a://b");
+        assert_eq!(path_of("https://é.example/ü"), "/ü");
+    }
+
     fn any_moment() -> impl Strategy<Value = (u32, u32, bool, bool, u128, Option<i64>, Option<i64>)>
     {
         (
@@ -645,6 +666,11 @@ mod tests {
                 .filter(|id| sample_draw(VisitorId(uuid::Uuid::from_u128(id * 7_919))) < percent.value())
                 .count();
             prop_assert_eq!(inside, usize::from(sample) * 100);
+        }
+
+        #[test]
+        fn the_draw_is_the_id_modulo_one_hundred(id in any::<u128>()) {
+            prop_assert_eq!(u128::from(sample_draw(VisitorId(uuid::Uuid::from_u128(id)))), id % 100);
         }
 
         #[test]

@@ -1,20 +1,16 @@
-//! The visitor's journey: who the (anonymous) visitor is, which page they are on, and the events
-//! the widget reports about them.
+//! The visitor's journey: who the (anonymous) visitor is, and the facts events are made of —
+//! ids, times, the page, where the visitor came from and what kind of device they use.
 //!
 //! The visitor id is a random UUID kept in `localStorage` under [`VISITOR_KEY`] so one visitor's
-//! visits link up; where storage is blocked (privacy modes, sandboxed frames) a fresh id serves
-//! for this page only. Nothing is derived from anything personal, and the page address loses its
-//! query and fragment in [`PageUrl::parse`] before it is kept, so no query string leaves the page.
+//! visits link up. Nothing is derived from anything personal, and page addresses lose their
+//! query and fragment in [`PageUrl::parse`] before they are kept, so no query string leaves the
+//! page (the landing page's `utm_*` parameters are read out of it first, on purpose).
 
-use crate::text_error;
-use touchstone_shared::wire::{
-    BatchSizeError, CollectRequest, Event, EventBatch, EventId, Timestamp, VisitorId,
-};
-use touchstone_shared::{
-    Comment, Language, PageUrl, Score, SiteKey, SurveyId, TextError, TouchpointName,
-};
+use touchstone_shared::wire::{DeviceClass, EventId, Timestamp, VisitorId};
+use touchstone_shared::{PageUrl, TextError};
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
+use web_sys::Storage;
 
 /// The `localStorage` key that holds the visitor id.
 pub const VISITOR_KEY: &str = "touchstone.visitor";
@@ -30,10 +26,10 @@ extern "C" {
     fn get_random_values(bytes: &mut [u8]) -> Result<JsValue, JsValue>;
 }
 
-/// Why the journey could not be recorded.
+/// Why an event could not be made.
 ///
-/// Not a `thiserror` error: its `Display` impl would pull formatting code into the wasm;
-/// [`JourneyError::message`] joins plain strings instead (see the size rules in the crate docs).
+/// Not a `thiserror` error: a `Display` impl would pull formatting code into the wasm, while
+/// [`JourneyError::message`] joins plain strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JourneyError {
     /// The browser offers no source of random ids.
@@ -42,8 +38,6 @@ pub enum JourneyError {
     PageUrl(TextError),
     /// The browser's clock reads before 1970 or after 9999.
     Clock,
-    /// Cannot happen for the one-event batches made here; kept so nothing panics.
-    Batch(BatchSizeError),
 }
 
 impl JourneyError {
@@ -55,107 +49,29 @@ impl JourneyError {
             }
             JourneyError::PageUrl(error) => [
                 "this page's address cannot be recorded: ",
-                &text_error(error),
+                &crate::text_error(error),
             ]
             .concat(),
             JourneyError::Clock => "the browser's clock is out of range".into(),
-            JourneyError::Batch(_) => "a request must hold 1 to 100 events".into(),
         }
     }
 }
 
-impl From<BatchSizeError> for JourneyError {
-    fn from(error: BatchSizeError) -> Self {
-        JourneyError::Batch(error)
-    }
-}
-
-/// One visit to one page of one site: everything an event needs besides its own facts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Journey {
-    site: SiteKey,
-    visitor: VisitorId,
-    url: PageUrl,
-}
-
-impl Journey {
-    /// A journey for `site` on the page at `href` by `visitor`.
-    pub fn new(site: SiteKey, visitor: VisitorId, href: &str) -> Result<Self, JourneyError> {
-        let url = PageUrl::parse(href).map_err(JourneyError::PageUrl)?;
-        Ok(Journey { site, visitor, url })
-    }
-
-    /// The journey of the visitor of the current page, remembering the visitor when possible.
-    pub fn begin(site: SiteKey) -> Result<Self, JourneyError> {
-        let href = web_sys::window()
-            .and_then(|window| window.location().href().ok())
-            .unwrap_or_default();
-        Journey::new(site, visitor_id()?, &href)
-    }
-
-    /// The page, without query or fragment.
-    pub fn url(&self) -> &PageUrl {
-        &self.url
-    }
-
-    /// The request that reports reaching this page.
-    pub fn page_view(&self) -> Result<CollectRequest, JourneyError> {
-        let event = Event::Touchpoint {
-            id: event_id()?,
-            at: now()?,
-            name: TouchpointName::page_view(),
-            url: self.url.clone(),
-            referrer: None,
-            utm: None,
-        };
-        self.request(event)
-    }
-
-    /// The request that carries the visitor's answer to `survey`, asked in `language`.
-    pub fn response(
-        &self,
-        score: Score,
-        comment: Option<Comment>,
-        survey: SurveyId,
-        language: Language,
-    ) -> Result<CollectRequest, JourneyError> {
-        let event = Event::Response {
-            id: event_id()?,
-            at: now()?,
-            score,
-            comment,
-            survey,
-            language: Some(language),
-            device: None,
-        };
-        self.request(event)
-    }
-
-    fn request(&self, event: Event) -> Result<CollectRequest, JourneyError> {
-        Ok(CollectRequest {
-            site: self.site.clone(),
-            visitor: self.visitor,
-            events: EventBatch::try_from(vec![event])?,
-        })
-    }
-}
-
-/// The remembered visitor id, or a new one (remembered when storage allows).
-pub fn visitor_id() -> Result<VisitorId, JourneyError> {
-    let storage = web_sys::window().and_then(|window| window.local_storage().ok().flatten());
-    let Some(storage) = storage else {
-        return random_uuid().map(VisitorId);
-    };
+/// The remembered visitor id, or a new one, remembered in `storage`.
+pub fn visitor_id(storage: &Storage) -> Result<VisitorId, JourneyError> {
     let kept = storage.get_item(VISITOR_KEY).ok().flatten();
     if let Some(id) = kept.and_then(|text| Uuid::try_parse(&text).ok()) {
         return Ok(VisitorId(id));
     }
     let id = random_uuid()?;
-    // A full or read-only storage only costs the link between visits. The id is written with
-    // uuid's own encoder rather than `to_string()`, which goes through `core::fmt`.
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let _ = storage.set_item(VISITOR_KEY, id.hyphenated().encode_lower(&mut text));
+    // A full or read-only storage only costs the link between visits.
+    let _ = storage.set_item(VISITOR_KEY, &uuid_text(id));
     Ok(VisitorId(id))
+}
+
+/// A visitor id for this page only, kept nowhere (privacy mode, storage blocked).
+pub fn page_visitor() -> Result<VisitorId, JourneyError> {
+    random_uuid().map(VisitorId)
 }
 
 /// A fresh id for an event.
@@ -166,6 +82,63 @@ pub fn event_id() -> Result<EventId, JourneyError> {
 /// The browser's clock, as a wire timestamp.
 pub fn now() -> Result<Timestamp, JourneyError> {
     Timestamp::try_from(js_sys::Date::now() as i64).map_err(|_| JourneyError::Clock)
+}
+
+/// A UUID as its 36-character lower-case text, without `core::fmt`.
+pub fn uuid_text(id: Uuid) -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut text).to_owned()
+}
+
+/// The page at `href`, without query or fragment.
+pub fn page_url(href: &str) -> Result<PageUrl, JourneyError> {
+    PageUrl::parse(href).map_err(JourneyError::PageUrl)
+}
+
+/// The referrer worth keeping: an http(s) page of another origin (a page of this site says
+/// nothing about where the visitor came from), without its query.
+pub fn referrer_of(referrer: &str, origin: &str) -> Option<PageUrl> {
+    let same_site = referrer
+        .strip_prefix(origin)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']));
+    if referrer.is_empty() || same_site {
+        return None;
+    }
+    PageUrl::parse(referrer).ok()
+}
+
+/// The kind of device: the browser's own `userAgentData.mobile` hint when it gives one, else
+/// the screen's shorter side in CSS pixels and whether it takes touch. Coarse on purpose: three
+/// classes, nothing that tells one visitor from another.
+pub fn device_class(mobile_hint: Option<bool>, short_side: f64, touch: bool) -> DeviceClass {
+    if mobile_hint == Some(true) || (short_side > 0.0 && short_side < 600.0) {
+        DeviceClass::Mobile
+    } else if touch && short_side < 1100.0 {
+        // Chromium says `mobile: false` on tablets too; a touch screen this size is one.
+        DeviceClass::Tablet
+    } else {
+        DeviceClass::Desktop
+    }
+}
+
+/// This browser's [`device_class`].
+pub fn this_device() -> DeviceClass {
+    let Some(window) = web_sys::window() else {
+        return DeviceClass::Desktop;
+    };
+    let navigator = window.navigator();
+    let hint = js_sys::Reflect::get(&navigator, &"userAgentData".into())
+        .ok()
+        .filter(|data| data.is_object())
+        .and_then(|data| js_sys::Reflect::get(&data, &"mobile".into()).ok())
+        .and_then(|mobile| mobile.as_bool());
+    let short_side = window
+        .screen()
+        .ok()
+        .and_then(|screen| Some(screen.width().ok()?.min(screen.height().ok()?)))
+        .map_or(0.0, f64::from);
+    let touch = navigator.max_touch_points() > 0;
+    device_class(hint, short_side, touch)
 }
 
 /// A random (version 4) UUID from `crypto.randomUUID()`, or from `crypto.getRandomValues()` on
@@ -188,25 +161,43 @@ mod tests {
 
     #[test]
     fn the_page_address_loses_its_query_and_fragment() {
-        let site = SiteKey::parse("demo").unwrap();
-        let journey = Journey::new(
-            site,
-            VisitorId(Uuid::nil()),
-            "https://shop.example/cart?email=a@b#x",
-        )
-        .unwrap();
-        assert_eq!(journey.url().as_str(), "https://shop.example/cart");
+        let url = page_url("https://shop.example/cart?email=a@b#x").unwrap();
+        assert_eq!(url.as_str(), "https://shop.example/cart");
+        assert!(matches!(
+            page_url("file:///home/me/shop.html"),
+            Err(JourneyError::PageUrl(_))
+        ));
     }
 
     #[test]
-    fn pages_the_collector_cannot_record_are_refused() {
-        let site = SiteKey::parse("demo").unwrap();
-        let error =
-            Journey::new(site, VisitorId(Uuid::nil()), "file:///home/me/shop.html").unwrap_err();
-        assert!(
-            matches!(error, JourneyError::PageUrl(_)),
-            "{}",
-            error.message()
-        );
+    fn only_other_sites_http_referrers_are_kept() {
+        let origin = "https://shop.example";
+        let kept = referrer_of("https://news.example/story?id=7", origin).unwrap();
+        assert_eq!(kept.as_str(), "https://news.example/story");
+        for dropped in [
+            "",
+            "https://shop.example/",
+            "https://shop.example",
+            "android-app://com.example/",
+        ] {
+            assert_eq!(referrer_of(dropped, origin), None, "{dropped}");
+        }
+        assert!(referrer_of("https://shop.example.evil/", origin).is_some());
+    }
+
+    #[test]
+    fn devices_are_classed_coarsely() {
+        assert_eq!(device_class(Some(true), 800.0, true), DeviceClass::Mobile);
+        assert_eq!(device_class(None, 390.0, true), DeviceClass::Mobile);
+        assert_eq!(device_class(Some(false), 820.0, true), DeviceClass::Tablet);
+        assert_eq!(device_class(None, 1080.0, false), DeviceClass::Desktop);
+        assert_eq!(device_class(None, 1440.0, true), DeviceClass::Desktop);
+        assert_eq!(device_class(None, 0.0, false), DeviceClass::Desktop);
+    }
+
+    #[test]
+    fn uuids_are_written_as_hyphenated_lower_case() {
+        let id = Uuid::from_u128(0x0b7c5a3e_8f3e_4c1e_9d7a_1f2e3d4c5b6a);
+        assert_eq!(uuid_text(id), "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a");
     }
 }

@@ -1,32 +1,39 @@
 //! The Touchstone survey widget: a Yew app, compiled to WebAssembly, that the loader script
-//! (`www/loader.js`) starts on a customer's page through [`start`].
+//! (`www/loader.js`) starts on a customer's page through [`start`] and drives through
+//! [`command`] (`touchstone('touch', …)` and friends).
 //!
-//! On start it places its host element (see [`host`]), reports the visit as a `page_view`
-//! touchpoint, and asks the Net Promoter question. It runs on other people's pages, so it keeps
-//! to its own shadow root, reports trouble with a `touchstone:` console warning instead of an
-//! exception, and stays small: every byte ships to every visitor.
+//! It records the visitor's journey (page views, single-page-app navigation, named touchpoints,
+//! `identify`), delivers it to the collector without losing events, and shows a survey when the
+//! site's configuration says so. It runs on other people's pages, so it keeps to its own shadow
+//! root, reports trouble with a `touchstone:` console warning instead of an exception, and
+//! stays small: every byte ships to every visitor.
 //!
-//! Module map: [`state`] is the survey's state machine, [`components`] its views, [`i18n`] its
-//! languages, [`theme`] the site's look as CSS, [`journey`]
-//! makes the events, and [`transport`] is the only module that speaks to the network.
+//! Module map: [`app`] is the running widget and its privacy rules; [`config`] reads the
+//! site's surveys; [`session`] the session
+//! window and recontact clocks; [`queue`] and [`delivery`] the outbox; [`transport`] is the
+//! only module that speaks to the network; [`journey`] makes ids and reads the page; [`ui`]
+//! is the seam to the survey's [`components`] and [`state`]; [`host`] places the shadow root.
 //!
 //! Size rules (the wasm is measured by `cargo xtask build-widget`): no `format!`, `Display` or
 //! `Debug` formatting outside tests, and errors as plain messages rather than `Display` impls. Each
 //! formatted call site costs code and pulls in more of `core::fmt`; a message joined with
 //! [`report`] costs almost nothing.
 
+pub mod app;
 pub mod components;
+pub mod config;
+pub mod delivery;
 pub mod host;
 pub mod i18n;
 pub mod journey;
+pub mod json;
+pub mod queue;
+pub mod session;
 pub mod state;
 pub mod theme;
 pub mod transport;
+pub mod ui;
 
-use components::{Answer, Submit, Survey, SurveyProps};
-use journey::Journey;
-use std::rc::Rc;
-use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::{SiteKey, TextError};
 use transport::Api;
 use wasm_bindgen::prelude::*;
@@ -47,88 +54,38 @@ pub fn report(parts: &[&str]) {
     warn(&message);
 }
 
-/// Starts the widget for `site`, talking to the collector at the `api` origin.
-///
-/// `queue` holds the `window.touchstone(...)` calls made before the widget was ready, each an
-/// array whose first item names the command. Errors come back as a rejected call for the
-/// loader to report; nothing is left on the page when starting fails.
+/// Starts the widget for `site`, talking to the collector at the `api` origin, on the page the
+/// loader saw at `href`. `lang` is `data-lang` (empty: the browser's), `consent_required` is
+/// `data-consent="required"`, `debug` is `data-debug`. Errors come back as a rejected call for
+/// the loader to report.
 #[wasm_bindgen]
-pub fn start(site: &str, api: &str, queue: JsValue) -> Result<(), JsError> {
+pub fn start(
+    site: &str,
+    api: &str,
+    href: &str,
+    lang: &str,
+    consent_required: bool,
+    debug: bool,
+) -> Result<(), JsError> {
     yew::set_custom_panic_hook(Box::new(|_| {
         warn("touchstone: the widget stopped after an internal error");
     }));
     let site = SiteKey::parse(site).map_err(|error| JsError::new(&text_error(&error)))?;
-    let journey = Rc::new(Journey::begin(site).map_err(|error| JsError::new(&error.message()))?);
-    let api = Rc::new(Api::new(api));
-    let root = host::mount(host::STYLES).map_err(|error| JsError::new(error.message()))?;
-    replay(&queue);
-
-    let page_view = journey.page_view();
-    let page_api = Rc::clone(&api);
-    wasm_bindgen_futures::spawn_local(async move {
-        let sent = match page_view {
-            Ok(request) => page_api
-                .send(&request)
-                .await
-                .map_err(|error| error.message()),
-            Err(error) => Err(error.message()),
-        };
-        if let Err(problem) = sent {
-            report(&["the page view was not recorded: ", &problem]);
-        }
-    });
-
-    // Until the site's configuration is fetched, the survey a new site runs.
-    let (surveys, theme) = SiteSurveys::default_for_new_sites().into_parts();
-    let Some(survey) = surveys.into_iter().next() else {
-        return Ok(());
+    let settings = app::Settings {
+        site,
+        api: Api::new(api),
+        lang: (!lang.is_empty()).then(|| lang.to_owned()),
+        consent_required,
+        debug,
     };
-    let survey = Rc::new(survey);
-    let theme = Rc::new(theme);
-    let lang = i18n::choose(None);
-    let survey_id = survey.id.clone();
-    let submit = Submit::new(move |answer: Answer| {
-        let journey = Rc::clone(&journey);
-        let api = Rc::clone(&api);
-        let request = journey.response(
-            answer.score,
-            answer.comment,
-            survey_id.clone(),
-            lang.language(),
-        );
-        async move {
-            let sent = match request {
-                Ok(request) => api.send(&request).await.map_err(|error| error.message()),
-                Err(error) => Err(error.message()),
-            };
-            sent.map_err(|problem| report(&["the answer was not sent: ", &problem]))
-                .is_ok()
-        }
-    });
-    let props = SurveyProps {
-        survey,
-        theme,
-        lang,
-        submit,
-        // The survey hides itself when it closes; recording a dismissal comes with the journey.
-        on_close: yew::Callback::noop(),
-    };
-    yew::Renderer::<Survey>::with_root_and_props(root, props).render();
-    Ok(())
+    app::start(settings, href).map_err(|error| JsError::new(&error.message()))
 }
 
-/// Handles the calls queued before the widget was ready. This version knows no commands yet,
-/// so each one is reported rather than silently dropped.
-fn replay(queue: &JsValue) {
-    let Some(queue) = queue.dyn_ref::<js_sys::Array>() else {
-        return;
-    };
-    for call in queue.iter() {
-        let name = js_sys::Reflect::get_u32(&call, 0)
-            .ok()
-            .and_then(|name| name.as_string());
-        report(&["unknown command \"", &name.unwrap_or_default(), "\""]);
-    }
+/// Runs one `touchstone(...)` call: an array whose first item names the command.
+#[wasm_bindgen]
+pub fn command(call: js_sys::Array) {
+    let name = call.get(0).as_string().unwrap_or_default();
+    app::command(&name, &call);
 }
 
 /// A refused text as a sentence, e.g. "a site key may contain only letters, …", joined from the

@@ -1,18 +1,11 @@
-//! The widget's only door to the network: posting a [`CollectRequest`] to the collector.
+//! The widget's only door to the network: posting collect requests, sending them as beacons
+//! when the page goes away, and reading the site's survey configuration.
 //!
-//! The body is the request as JSON, sent as `text/plain` so the browser needs no CORS
-//! preflight; credentials are never sent (the collector wants no cookies), and `keepalive` lets
-//! an answer given just before the visitor leaves still arrive. Any 2xx status means stored.
-//!
-//! The JSON is made by `serde_json` from the wire types' own `Serialize` impls, so
-//! `touchstone-shared` stays the one definition of the format. Measured with
-//! `cargo xtask build-widget` (brotli, once the widget's own formatting was gone), it is the
-//! smaller route: wasm 63.6 KB and glue 6.1 KB, against 64.9 KB and 6.3 KB for
-//! `serde-wasm-bindgen` + `JSON.stringify`, which builds the JS object field by field through
-//! interned-string caches and more JS imports. Reading the collector's JSON later is
-//! `serde_json::from_str` for the same reason; re-measure if that changes the balance.
+//! Bodies are sent as `text/plain` so the browser needs no CORS preflight and `sendBeacon`
+//! can carry them; credentials are never sent (the collector wants no cookies), and
+//! `keepalive` lets a request started just before the visitor leaves still arrive. What to do
+//! with the collector's answer is [`Outcome`]: stored, refused for good, or try again later.
 
-use touchstone_shared::wire::CollectRequest;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCredentials, RequestInit, RequestMode, Response};
@@ -20,54 +13,33 @@ use web_sys::{Request, RequestCredentials, RequestInit, RequestMode, Response};
 /// The collector's path for collect requests, below the API origin.
 pub const COLLECT_PATH: &str = "/v1/collect";
 
-/// Why a request was not stored.
-///
-/// Not a `thiserror` error: its `Display` impl would pull formatting code into the wasm;
-/// [`SendError::message`] joins plain strings instead (see the size rules in the crate docs).
+/// What became of a collect request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
-    /// The request could not be turned into JSON.
-    Encode,
-    /// The browser could not reach the collector (offline, blocked, CORS).
-    Network,
-    /// The collector answered, but not with success.
-    Status(u16),
-}
-
-impl SendError {
-    /// What went wrong, for the console.
-    pub fn message(self) -> String {
-        match self {
-            SendError::Encode => "encoding the request failed".into(),
-            SendError::Network => "the collector could not be reached".into(),
-            SendError::Status(status) => {
-                let mut text = String::from("the collector answered with status ");
-                push_number(&mut text, status);
-                text
-            }
-        }
-    }
-}
-
-/// Appends `number` in decimal: an HTTP status needs no `core::fmt`.
-fn push_number(text: &mut String, number: u16) {
-    if number >= 10 {
-        push_number(text, number / 10);
-    }
-    text.push(char::from(b'0' + (number % 10) as u8));
+pub enum Outcome {
+    /// A 2xx: the collector committed the events.
+    Stored,
+    /// A 400 or 413: the collector will never take this batch, so sending it again would only
+    /// block the events behind it.
+    Refused,
+    /// Anything else (offline, 429, 5xx, an unknown site or origin that an owner may still
+    /// fix): try again later, not before the `Retry-After` milliseconds if the collector said.
+    Later(Option<i64>),
 }
 
 /// Where the collector lives: an origin such as `https://collector.example`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Api {
+    origin: String,
     collect_url: String,
 }
 
 impl Api {
     /// The collector at `origin`; a trailing `/` is ignored.
     pub fn new(origin: &str) -> Self {
+        let origin = origin.trim_end_matches('/');
         Api {
-            collect_url: [origin.trim_end_matches('/'), COLLECT_PATH].concat(),
+            origin: origin.to_owned(),
+            collect_url: [origin, COLLECT_PATH].concat(),
         }
     }
 
@@ -76,46 +48,73 @@ impl Api {
         &self.collect_url
     }
 
-    /// Posts `request` and resolves once the collector has answered.
-    pub async fn send(&self, request: &CollectRequest) -> Result<(), SendError> {
-        let body = encode(request)?;
-        let window = web_sys::window().ok_or(SendError::Network)?;
-        let fetch = Request::new_with_str_and_init(&self.collect_url, &init(&body)?)
-            .map(|request| window.fetch_with_request(&request))
-            .map_err(|_| SendError::Network)?;
-        let response: Response = JsFuture::from(fetch)
-            .await
-            .map_err(|_| SendError::Network)?
-            .dyn_into()
-            .map_err(|_| SendError::Network)?;
-        if response.ok() {
-            Ok(())
-        } else {
-            Err(SendError::Status(response.status()))
-        }
+    /// The address of `site`'s survey configuration.
+    pub fn surveys_url(&self, site: &str) -> String {
+        [self.origin.as_str(), "/v1/sites/", site, "/surveys"].concat()
     }
 }
 
-/// The request as JSON text.
-pub fn encode(request: &CollectRequest) -> Result<String, SendError> {
-    serde_json::to_string(request).map_err(|_| SendError::Encode)
+/// Posts a collect request body and says what became of it.
+pub async fn post(url: &str, body: &str) -> Outcome {
+    let Some(response) = fetch(url, Some(body)).await else {
+        return Outcome::Later(None);
+    };
+    match response.status() {
+        200..=299 => Outcome::Stored,
+        400 | 413 => Outcome::Refused,
+        _ => Outcome::Later(retry_after(&response)),
+    }
 }
 
-fn init(body: &str) -> Result<RequestInit, SendError> {
+/// Hands a collect request body to the browser to deliver even as the page unloads; `false`
+/// when the browser declined (too large, or no `sendBeacon`).
+pub fn beacon(url: &str, body: &str) -> bool {
+    web_sys::window()
+        .and_then(|window| {
+            window
+                .navigator()
+                .send_beacon_with_opt_str(url, Some(body))
+                .ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Reads a JSON document as text (`None` on any failure). The browser's HTTP cache applies, so
+/// the collector's `max-age` and `ETag` spare most page views the download.
+pub async fn get_text(url: &str) -> Option<String> {
+    let response = fetch(url, None).await.filter(Response::ok)?;
+    let text = JsFuture::from(response.text().ok()?).await.ok()?;
+    text.as_string()
+}
+
+async fn fetch(url: &str, body: Option<&str>) -> Option<Response> {
+    let window = web_sys::window()?;
     let init = RequestInit::new();
-    init.set_method("POST");
     init.set_mode(RequestMode::Cors);
     init.set_credentials(RequestCredentials::Omit);
-    init.set_body(&JsValue::from_str(body));
-    let headers = js_sys::Object::new();
-    // web-sys has no setter for `keepalive`; the fetch dictionary is a plain object.
-    let set = |target: &js_sys::Object, key: &str, value: &JsValue| {
-        js_sys::Reflect::set(target, &JsValue::from_str(key), value).map_err(|_| SendError::Encode)
-    };
-    set(&headers, "content-type", &JsValue::from_str("text/plain"))?;
-    init.set_headers(&headers);
-    set(&init, "keepalive", &JsValue::TRUE)?;
-    Ok(init)
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(body));
+        let headers = js_sys::Object::new();
+        js_sys::Reflect::set(&headers, &"content-type".into(), &"text/plain".into()).ok()?;
+        init.set_headers(&headers);
+        // web-sys has no setter for `keepalive`; the fetch dictionary is a plain object.
+        js_sys::Reflect::set(&init, &"keepalive".into(), &JsValue::TRUE).ok()?;
+    }
+    let request = Request::new_with_str_and_init(url, &init).ok()?;
+    JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// The `Retry-After` header in milliseconds, when it is a number of seconds (the collector
+/// never sends a date).
+fn retry_after(response: &Response) -> Option<i64> {
+    let text = response.headers().get("retry-after").ok()??;
+    let seconds: i64 = text.trim().parse().ok()?;
+    Some(seconds.saturating_mul(1_000))
 }
 
 #[cfg(test)]
@@ -123,22 +122,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_are_written_in_decimal() {
+    fn the_urls_ignore_a_trailing_slash() {
+        let api = Api::new("https://c.example/");
+        assert_eq!(api.collect_url(), "https://c.example/v1/collect");
         assert_eq!(
-            SendError::Status(503).message(),
-            "the collector answered with status 503"
-        );
-        assert_eq!(
-            SendError::Status(0).message(),
-            "the collector answered with status 0"
-        );
-    }
-
-    #[test]
-    fn the_collect_url_ignores_a_trailing_slash() {
-        assert_eq!(
-            Api::new("https://c.example/").collect_url(),
-            "https://c.example/v1/collect"
+            api.surveys_url("demo"),
+            "https://c.example/v1/sites/demo/surveys"
         );
         assert_eq!(
             Api::new("http://127.0.0.1:8080").collect_url(),

@@ -90,7 +90,8 @@ impl Widget {
             .chain_update(&wasm)
             .finalize();
         let hash = hex::encode(&digest[..8]);
-        let loader = loader_template.replace(WIDGET_BASE_TOKEN, &format!("/widget/{hash}"));
+        let loader =
+            compact(loader_template).replace(WIDGET_BASE_TOKEN, &format!("/widget/{hash}"));
         Widget {
             hash,
             loader: loader.into(),
@@ -102,6 +103,18 @@ impl Widget {
     fn base(&self) -> String {
         format!("/widget/{}", self.hash)
     }
+}
+
+/// The loader as served: without comment lines, indentation and blank lines. It goes to every
+/// visitor of every page, so its comments are for the repository only (measured: about 1.2 KB
+/// brotli with them, under 1 KB without).
+fn compact(loader: &str) -> String {
+    loader
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Registers the loader, the widget files and, last, the static pages at `/`.
@@ -190,4 +203,24 @@ async fn widget_file(
         // CORS requests.
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_served_loader_has_no_comment_lines_or_indentation() {
+        let template =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/loader.js"))
+                .unwrap();
+        let served = compact(&template);
+        assert!(served.contains(WIDGET_BASE_TOKEN));
+        assert!(
+            served
+                .lines()
+                .all(|line| !line.starts_with("//") && line == line.trim())
+        );
+        assert!(served.len() < template.len());
+    }
 }

@@ -254,7 +254,7 @@ async fn preflight() -> HttpResponse {
 
 /// Lets the page that posted read the answer, errors included, so a widget can tell "stored"
 /// from "rejected" from "try again". The collect endpoint takes no credentials and returns no
-/// secrets; only a refused origin is left unreadable.
+/// secrets; only a refused origin is left unreadable. `Retry-After` is exposed with it.
 async fn allow_any_page_to_read_the_answer(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -267,6 +267,12 @@ async fn allow_any_page_to_read_the_answer(
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        // A cross-origin page can read only safelisted headers; the widget needs Retry-After
+        // to wait as long as a busy collector asks.
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     Ok(response)
 }

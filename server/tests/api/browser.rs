@@ -1,7 +1,8 @@
 //! The whole loop in a real browser: the `touchstone serve` binary on a fresh database, the demo
 //! shop in headless Chromium, a visitor answering 9 and a comment with the keyboard alone (real
 //! key presses, which the component tests cannot make), and the read API reporting it. Runs on
-//! SQLite and, when configured, PostgreSQL, in one Chromium.
+//! SQLite and, when configured, PostgreSQL, in one Chromium, followed by the journey scenarios of
+//! `browser_journey.rs` in the same browser.
 //!
 //! On SQLite it also takes the screenshots a person should look at after changing the survey's
 //! looks, into `target/screenshots/`: light, dark, phone width, right to left, and the follow-up.
@@ -38,6 +39,7 @@ async fn a_visitor_answers_the_survey_and_the_api_reports_it() {
     databases.extend(TestDatabase::postgres().await);
     for database in &databases {
         answer_the_survey_in_the_demo_shop(&browser, &driver, database, &widget_dir).await;
+        crate::browser_journey::scenarios(&browser, database, &widget_dir).await;
     }
     browser.close().await.expect("closing the browser");
 }
@@ -55,11 +57,7 @@ async fn answer_the_survey_in_the_demo_shop(
         screenshots_of_the_survey(browser, driver, &collector).await;
     }
 
-    browser
-        .goto(&format!("{}/shop/", collector.address))
-        .await
-        .expect("opening the demo shop");
-    wait_for_survey_state(browser, "asking").await;
+    open_the_survey(browser, collector).await;
     wait_for_animations(browser).await;
     let screenshot = browser.screenshot().await.expect("taking a screenshot");
     save_screenshot(&format!("survey-{}.png", database.backend), &screenshot);
@@ -117,16 +115,11 @@ async fn answer_the_survey_in_the_demo_shop(
 /// phone, and in Arabic (right to left). Each scenario changes one thing through the DevTools
 /// Protocol and puts it back.
 async fn screenshots_of_the_survey(browser: &Client, driver: &ChromeDriver, collector: &Collector) {
-    let shop = format!("{}/shop/", collector.address);
-    let show = |name: &'static str| {
-        let shop = shop.clone();
-        async move {
-            browser.goto(&shop).await.expect("opening the demo shop");
-            wait_for_survey_state(browser, "asking").await;
-            wait_for_animations(browser).await;
-            let screenshot = browser.screenshot().await.expect("taking a screenshot");
-            save_screenshot(name, &screenshot);
-        }
+    let show = |name: &'static str| async move {
+        open_the_survey(browser, collector).await;
+        wait_for_animations(browser).await;
+        let screenshot = browser.screenshot().await.expect("taking a screenshot");
+        save_screenshot(name, &screenshot);
     };
 
     show("survey-light.png").await;
@@ -271,8 +264,45 @@ async fn poll_report(
     }
 }
 
+/// Makes the demo shop ask: a new site's survey appears from the second page view of a session,
+/// at most once a session, so a fresh session (the site's storage cleared) and two pages. The
+/// first page view must be counted (the widget loads when the page is idle) before moving on.
+async fn open_the_survey(browser: &Client, collector: &Collector) {
+    // The front page has no widget that could write while the storage is cleared.
+    browser
+        .goto(&format!("{}/", collector.address))
+        .await
+        .expect("opening the collector's front page");
+    browser
+        .execute("localStorage.clear();", vec![])
+        .await
+        .expect("clearing localStorage");
+    for page in ["/shop/", "/shop/pricing.html"] {
+        browser
+            .goto(&format!("{}{page}", collector.address))
+            .await
+            .expect("opening the demo shop");
+        wait_for_session(browser).await;
+    }
+    wait_for_survey_state(browser, "asking").await;
+}
+
+/// Waits until the widget has started on the page and kept the visitor's session.
+pub(crate) async fn wait_for_session(browser: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser
+        .execute("return localStorage.getItem('touchstone.session');", vec![])
+        .await
+        .expect("reading localStorage")
+        .is_null()
+    {
+        assert!(Instant::now() < deadline, "the widget never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until the survey inside the widget's shadow root reports `state`.
-async fn wait_for_survey_state(browser: &Client, state: &str) {
+pub(crate) async fn wait_for_survey_state(browser: &Client, state: &str) {
     const READ_STATE: &str = "const host = document.getElementById('touchstone-widget'); \
         const node = host && host.shadowRoot && host.shadowRoot.querySelector('[data-touchstone-state]'); \
         return node ? node.getAttribute('data-touchstone-state') : null;";

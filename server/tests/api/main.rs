@@ -12,6 +12,7 @@ mod helpers;
 mod process;
 
 mod browser;
+mod browser_journey;
 mod cli;
 mod collect;
 mod demo;

@@ -20,9 +20,14 @@ pub fn free_port() -> u16 {
 /// `touchstone serve` on a free port against `database_url`, with rate limits high enough that
 /// load tests never meet them.
 fn serve(database_url: &str, widget_dir: &Path) -> Command {
+    serve_at(database_url, widget_dir, "127.0.0.1:0")
+}
+
+/// [`serve`] on the address `bind`.
+fn serve_at(database_url: &str, widget_dir: &Path, bind: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_touchstone"));
     command
-        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--bind", bind])
         .args(["--site-rate", "1000000", "--client-rate", "1000000"])
         .env("TOUCHSTONE_DATABASE_URL", database_url)
         .env(
@@ -54,6 +59,15 @@ impl Collector {
         };
         let mut command = serve(database_url, widget_dir);
         command.env("TOUCHSTONE_LOG", log);
+        Self::launch(command, database_url)
+    }
+
+    /// Like [`Collector::start`], listening on `address` (`http://127.0.0.1:PORT`): a collector
+    /// that comes back where a stopped one was, for browsers that kept its pages open.
+    pub fn start_at(database_url: &str, widget_dir: &Path, address: &str) -> Self {
+        let bind = address.strip_prefix("http://").unwrap_or(address);
+        let mut command = serve_at(database_url, widget_dir, bind);
+        command.env("TOUCHSTONE_LOG", "warn");
         Self::launch(command, database_url)
     }
 

@@ -23,8 +23,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use touchstone_shared::eligibility::{Decision, Moment, Reason, Trigger, decide};
-use touchstone_shared::survey::{SiteSurveys, Survey};
-use touchstone_shared::wire::{Event, Traits, Utm, VisitorId};
+use touchstone_shared::survey::{Survey, Theme};
+use touchstone_shared::wire::{Event, EventId, Timestamp, Traits, Utm, VisitorId};
 use touchstone_shared::{
     CustomerId, Language, PageUrl, SiteKey, SurveyId, TouchpointName, TraitName, TraitValue,
 };
@@ -75,7 +75,13 @@ pub struct Settings {
 /// A survey to put on the page, decided while the app was borrowed and shown after.
 pub struct ToShow {
     survey: Rc<Survey>,
-    surveys: Rc<SiteSurveys>,
+    theme: Rc<Theme>,
+}
+
+/// The site's surveys, each behind its own `Rc` (handed to the survey UI without copying).
+struct Surveys {
+    surveys: Vec<Rc<Survey>>,
+    theme: Rc<Theme>,
 }
 
 /// The widget's state on this page.
@@ -96,7 +102,7 @@ pub struct App {
     url: Option<PageUrl>,
     first_page: bool,
     seconds_on_page: u32,
-    surveys: Option<Rc<SiteSurveys>>,
+    surveys: Option<Surveys>,
     show_pending: bool,
     shown: bool,
     outbox: Outbox,
@@ -160,7 +166,11 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
             return;
         };
         let shown = with(|app| {
-            app.surveys = Some(Rc::new(surveys));
+            let (surveys, theme) = surveys.into_parts();
+            app.surveys = Some(Surveys {
+                surveys: surveys.into_iter().map(Rc::new).collect(),
+                theme: Rc::new(theme),
+            });
             app.keep_ticking();
             app.evaluate(false)
         })
@@ -275,14 +285,20 @@ impl App {
         session.reached(&name);
         self.session = session;
         self.save_session();
-        self.record(false, |id, at| Event::Touchpoint {
-            id,
-            at,
-            name,
-            url,
-            referrer,
-            utm: utm.filter(|utm: &Utm| !utm.is_empty()),
-        });
+        if let Some((id, at)) = ids() {
+            let utm = utm.filter(|utm: &Utm| !utm.is_empty());
+            self.record(
+                false,
+                Event::Touchpoint {
+                    id,
+                    at,
+                    name,
+                    url,
+                    referrer,
+                    utm,
+                },
+            );
+        }
     }
 
     fn referrer(&self) -> Option<PageUrl> {
@@ -329,12 +345,17 @@ impl App {
         let Ok(traits) = Traits::try_from(map) else {
             return report(&["identify: at most 32 traits"]);
         };
-        self.record(false, |id, at| Event::Identify {
-            id,
-            at,
-            customer,
-            traits,
-        });
+        if let Some((id, at)) = ids() {
+            self.record(
+                false,
+                Event::Identify {
+                    id,
+                    at,
+                    customer,
+                    traits,
+                },
+            );
+        }
     }
 
     /// `touchstone('consent', given)`.
@@ -397,8 +418,10 @@ impl App {
             return None;
         }
         self.show_pending |= show_requested;
-        let surveys = self.surveys.clone()?;
         let url = self.url.clone()?;
+        if self.surveys.is_none() {
+            return None;
+        }
         let show_requested = std::mem::take(&mut self.show_pending);
         if !self.recording && !show_requested {
             return None;
@@ -408,7 +431,8 @@ impl App {
             self.session.shown |= kept.shown;
         }
         let now = journey::now().ok()?;
-        let chosen = surveys.surveys().iter().find(|survey| {
+        let surveys = self.surveys.as_ref()?;
+        let chosen = surveys.surveys.iter().find(|survey| {
             let (last_answered, last_dismissed) = self.history.of(&survey.id);
             let moment = Moment {
                 now,
@@ -437,18 +461,23 @@ impl App {
                 }
             }
         })?;
-        let survey = Rc::new(chosen.clone());
+        let survey = Rc::clone(chosen);
+        let theme = Rc::clone(&surveys.theme);
         self.shown = true;
         self.session.shown = true;
         self.save_session();
         stop_ticking();
-        let id = survey.id.clone();
-        self.record(false, |event, at| Event::Shown {
-            id: event,
-            at,
-            survey: id,
-        });
-        Some(ToShow { survey, surveys })
+        if let Some((id, at)) = ids() {
+            self.record(
+                false,
+                Event::Shown {
+                    id,
+                    at,
+                    survey: survey.id.clone(),
+                },
+            );
+        }
+        Some(ToShow { survey, theme })
     }
 
     /// Counts a second on a visible page while a survey waits for a time trigger.
@@ -469,7 +498,7 @@ impl App {
             && !document_hidden()
             && self.surveys.as_ref().is_some_and(|surveys| {
                 surveys
-                    .surveys()
+                    .surveys
                     .iter()
                     .any(|survey| matches!(survey.targeting.trigger, Trigger::TimeOnPage { .. }))
             });
@@ -482,53 +511,50 @@ impl App {
 
     /// The visitor answered `survey`, shown in `language`; returns whether the answer is queued.
     fn answered(&mut self, survey: &SurveyId, answer: Answer, language: Language) -> bool {
-        let device = journey::this_device();
-        let queued = self.record(true, |id, at| Event::Response {
-            id,
-            at,
-            score: answer.score,
-            comment: answer.comment,
-            survey: survey.clone(),
-            language: Some(language),
-            device: Some(device),
-        });
-        if let Ok(at) = journey::now() {
-            self.history.answered(survey, at);
-            self.save_history();
-        }
-        queued
+        let Some((id, at)) = ids() else {
+            return false;
+        };
+        self.record(
+            true,
+            Event::Response {
+                id,
+                at,
+                score: answer.score,
+                comment: answer.comment,
+                survey: survey.clone(),
+                language: Some(language),
+                device: Some(journey::this_device()),
+            },
+        );
+        self.history.answered(survey, at);
+        self.save_history();
+        true
     }
 
     fn dismissed(&mut self, survey: &SurveyId) {
-        self.record(false, |id, at| Event::Dismissal {
-            id,
-            at,
-            survey: survey.clone(),
-        });
-        if let Ok(at) = journey::now() {
+        if let Some((id, at)) = ids() {
+            self.record(
+                false,
+                Event::Dismissal {
+                    id,
+                    at,
+                    survey: survey.clone(),
+                },
+            );
             self.history.dismissed(survey, at);
             self.save_history();
         }
     }
 
-    /// Queues the event `make` builds from a fresh id and time; returns whether it was queued.
-    fn record(
-        &mut self,
-        answer: bool,
-        make: impl FnOnce(touchstone_shared::wire::EventId, touchstone_shared::wire::Timestamp) -> Event,
-    ) -> bool {
-        let (Ok(id), Ok(at)) = (journey::event_id(), journey::now()) else {
-            report(&["the browser offers no random ids or no sane clock"]);
-            return false;
-        };
-        let event = make(id, at);
-        let json = crate::json::event(&event);
+    /// Queues `event` (an answer when `answer`) and plans its delivery. Not generic over how
+    /// the event is made: one copy of this code in the wasm, not one per kind of event.
+    fn record(&mut self, answer: bool, event: Event) {
         self.outbox.push(
             Entry {
                 answer,
                 visitor: journey::uuid_text(self.visitor.0),
-                id: journey::uuid_text(id.0),
-                json,
+                id: journey::uuid_text(event.id().0),
+                json: crate::json::event(&event),
             },
             js_sys::Date::now(),
         );
@@ -539,7 +565,6 @@ impl App {
             ]);
         }
         schedule_flush(if answer { 0.0 } else { BATCH_DELAY_MILLIS });
-        true
     }
 
     fn load_session(&self) -> Option<Session> {
@@ -556,6 +581,18 @@ impl App {
     fn save_history(&self) {
         if let Some(storage) = &self.storage {
             let _ = storage.set_item(HISTORY_KEY, &self.history.encode());
+        }
+    }
+}
+
+/// A fresh event id and the time, or `None` (reported) when the browser has no randomness or
+/// no sane clock.
+fn ids() -> Option<(EventId, Timestamp)> {
+    match (journey::event_id(), journey::now()) {
+        (Ok(id), Ok(at)) => Some((id, at)),
+        _ => {
+            report(&["the browser offers no random ids or no sane clock"]);
+            None
         }
     }
 }
@@ -596,7 +633,7 @@ fn document_hidden() -> bool {
 
 /// Puts a decided survey on the page (outside any borrow of the app).
 fn render(shown: Option<ToShow>) {
-    let Some(ToShow { survey, surveys }) = shown else {
+    let Some(ToShow { survey, theme }) = shown else {
         return;
     };
     let root = match host::mount(host::STYLES) {
@@ -610,7 +647,7 @@ fn render(shown: Option<ToShow>) {
     ui::show(
         root,
         survey,
-        Rc::new(surveys.theme().clone()),
+        theme,
         lang,
         move |answer| {
             let queued =

@@ -17,11 +17,8 @@ pub const VISITOR_KEY: &str = "touchstone.visitor";
 
 #[wasm_bindgen]
 extern "C" {
-    // Bound here rather than through web-sys so a missing function (randomUUID only exists in
-    // secure contexts) is a caught error instead of an exception through the widget.
-    #[wasm_bindgen(catch, js_namespace = crypto, js_name = randomUUID)]
-    fn random_uuid_text() -> Result<String, JsValue>;
-
+    // Bound here rather than through web-sys so a missing function is a caught error instead
+    // of an exception through the widget.
     #[wasm_bindgen(catch, js_namespace = crypto, js_name = getRandomValues)]
     fn get_random_values(bytes: &mut [u8]) -> Result<JsValue, JsValue>;
 }
@@ -60,7 +57,7 @@ impl JourneyError {
 /// The remembered visitor id, or a new one, remembered in `storage`.
 pub fn visitor_id(storage: &Storage) -> Result<VisitorId, JourneyError> {
     let kept = storage.get_item(VISITOR_KEY).ok().flatten();
-    if let Some(id) = kept.and_then(|text| Uuid::try_parse(&text).ok()) {
+    if let Some(id) = kept.as_deref().and_then(parse_uuid) {
         return Ok(VisitorId(id));
     }
     let id = random_uuid()?;
@@ -141,18 +138,33 @@ pub fn this_device() -> DeviceClass {
     device_class(hint, short_side, touch)
 }
 
-/// A random (version 4) UUID from `crypto.randomUUID()`, or from `crypto.getRandomValues()` on
-/// pages that are not a secure context, where `randomUUID` does not exist.
+/// A random (version 4) UUID from `crypto.getRandomValues()`, which every browser has, in
+/// secure contexts and others alike (`crypto.randomUUID()` only exists in secure ones, and
+/// reading its text back would need a UUID parser for every format in the wasm).
 fn random_uuid() -> Result<Uuid, JourneyError> {
-    if let Some(id) = random_uuid_text()
-        .ok()
-        .and_then(|text| Uuid::try_parse(&text).ok())
-    {
-        return Ok(id);
-    }
     let mut bytes = [0u8; 16];
     get_random_values(&mut bytes).map_err(|_| JourneyError::NoRandomness)?;
     Ok(uuid::Builder::from_random_bytes(bytes).into_uuid())
+}
+
+/// A UUID written as [`uuid_text`] writes it (36 characters, hyphenated, hex in either case);
+/// `None` for anything else. Small on purpose: the uuid crate's parser reads every format.
+pub fn parse_uuid(text: &str) -> Option<Uuid> {
+    let bytes = text.as_bytes();
+    if bytes.len() != uuid::fmt::Hyphenated::LENGTH {
+        return None;
+    }
+    let mut value = 0u128;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if matches!(index, 8 | 13 | 18 | 23) {
+            if byte != b'-' {
+                return None;
+            }
+        } else {
+            value = value << 4 | u128::from(char::from(byte).to_digit(16)?);
+        }
+    }
+    Some(Uuid::from_u128(value))
 }
 
 #[cfg(test)]
@@ -196,8 +208,36 @@ mod tests {
     }
 
     #[test]
-    fn uuids_are_written_as_hyphenated_lower_case() {
+    fn uuids_are_written_as_hyphenated_lower_case_and_read_back() {
         let id = Uuid::from_u128(0x0b7c5a3e_8f3e_4c1e_9d7a_1f2e3d4c5b6a);
         assert_eq!(uuid_text(id), "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6a");
+        assert_eq!(parse_uuid(&uuid_text(id)), Some(id));
+        assert_eq!(
+            parse_uuid("0B7C5A3E-8F3E-4C1E-9D7A-1F2E3D4C5B6A"),
+            Some(id),
+            "upper case reads too"
+        );
+        for bad in [
+            "",
+            "0b7c5a3e8f3e4c1e9d7a1f2e3d4c5b6a",
+            "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6",
+            "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6az",
+            "0b7c5a3e_8f3e-4c1e-9d7a-1f2e3d4c5b6a",
+            "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6g",
+            "{b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5b6}",
+            "0b7c5a3e-8f3e-4c1e-9d7a-1f2e3d4c5bé",
+        ] {
+            assert_eq!(parse_uuid(bad), None, "{bad}");
+        }
+        let mut bits = 0x9e37_79b9_7f4a_7c15_u128;
+        for _ in 0..100 {
+            bits = bits
+                .wrapping_mul(0x2545_f491_4f6c_dd1d)
+                .wrapping_add(0x1405_7b7e_f767_814f)
+                ^ (bits >> 61);
+            let id = Uuid::from_u128(bits);
+            assert_eq!(parse_uuid(&id.hyphenated().to_string()), Some(id));
+            assert_eq!(Uuid::try_parse(&uuid_text(id)).ok(), Some(id));
+        }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Pure code: the browser side lives in `delivery`; these rules are tested natively.
 
-use crate::session::push_int;
+use crate::session::{parse_int, push_int};
 
 /// The most events one tab's queue keeps.
 pub const MAX_EVENTS: usize = 500;
@@ -146,7 +146,7 @@ impl Queue {
     /// skipped.
     pub fn decode(text: &str) -> (i64, Queue) {
         let mut lines = text.split('\n');
-        let heartbeat = lines.next().and_then(|line| line.parse().ok()).unwrap_or(0);
+        let heartbeat = lines.next().and_then(parse_int).unwrap_or(0);
         let mut queue = Queue::default();
         for line in lines {
             let answer = match line.as_bytes().first() {

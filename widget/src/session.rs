@@ -90,8 +90,8 @@ impl Session {
     /// Reads [`Session::encode`]'s form; `None` for anything else.
     pub fn decode(text: &str) -> Option<Session> {
         let mut parts = text.splitn(4, ' ');
-        let last_active = parts.next()?.parse().ok()?;
-        let page_views = parts.next()?.parse().ok()?;
+        let last_active = parse_int(parts.next()?)?;
+        let page_views = u32::try_from(parse_int(parts.next()?)?).ok()?;
         let shown = match parts.next()? {
             "1" => true,
             "0" => false,
@@ -182,7 +182,7 @@ impl History {
     pub fn decode(text: &str) -> History {
         let time = |part: &str| match part {
             "-" => Some(None),
-            millis => Some(Some(Timestamp::try_from(millis.parse::<i64>().ok()?).ok()?)),
+            millis => Some(Some(Timestamp::try_from(parse_int(millis)?).ok()?)),
         };
         let entries = text
             .lines()
@@ -221,7 +221,8 @@ pub fn utm_of(href: &str) -> Option<Utm> {
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; bad escapes stay
-/// as written and invalid UTF-8 becomes U+FFFD.
+/// as written. Text that is not UTF-8 once decoded reads as empty, so its tag is left out
+/// (rather than repaired with U+FFFD, whose code the wasm would carry for this alone).
 pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -242,7 +243,25 @@ pub fn percent_decode(text: &str) -> String {
         }
         index += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A decimal integer: an optional `-`, then one or more ASCII digits, in range. One small
+/// function for every integer the widget reads back, instead of `str::parse`'s code per type.
+pub fn parse_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value = 0i64;
+    for byte in digits.bytes() {
+        let digit = char::from(byte).to_digit(10)?;
+        value = value.checked_mul(10)?.checked_add(i64::from(digit))?;
+    }
+    Some(if negative { -value } else { value })
 }
 
 /// Appends `number` in decimal, without `core::fmt` (which would grow the wasm).
@@ -363,6 +382,32 @@ mod tests {
         assert_eq!(utm_of("https://shop.example/"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%C3%A9t%C3%A9"), "été");
+        assert_eq!(percent_decode("%C3"), "", "not UTF-8 once decoded");
+        assert_eq!(
+            utm_of("https://shop.example/?utm_source=%FF&utm_medium=cpc")
+                .map(|utm| (utm.source, utm.medium.unwrap().as_str().to_owned())),
+            Some((None, "cpc".to_owned()))
+        );
+    }
+
+    #[test]
+    fn integers_are_read_as_str_parse_reads_them() {
+        for number in [0, 7, 10, -3, 42_000, i64::MAX, i64::MIN + 1, T] {
+            assert_eq!(parse_int(&number.to_string()), Some(number));
+        }
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "1.5",
+            " 1",
+            "1 ",
+            "x",
+            "9223372036854775808",
+            "٣",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ async fn fetch(url: &str, body: Option<&str>) -> Option<Response> {
 /// never sends a date).
 fn retry_after(response: &Response) -> Option<i64> {
     let text = response.headers().get("retry-after").ok()??;
-    let seconds: i64 = text.trim().parse().ok()?;
+    let seconds = crate::session::parse_int(text.trim())?;
     Some(seconds.saturating_mul(1_000))
 }
 

@@ -11,8 +11,8 @@ use web_sys::{CssStyleSheet, Document, Element, ShadowRoot, ShadowRootInit, Shad
 /// The id of the host element the widget adds to the page.
 pub const HOST_ID: &str = "touchstone-widget";
 
-/// The widget's styles.
-pub const STYLES: &str = include_str!("survey.css");
+/// The widget's styles: `survey.css` without its comments and extra white space (`build.rs`).
+pub const STYLES: &str = include_str!(concat!(env!("OUT_DIR"), "/survey.css"));
 
 /// Why the widget could not be placed on the page.
 ///

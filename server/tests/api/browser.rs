@@ -57,7 +57,7 @@ async fn answer_the_survey_in_the_demo_shop(
         screenshots_of_the_survey(browser, driver, &collector).await;
     }
 
-    open_the_survey(browser, collector).await;
+    open_the_survey(browser, &collector).await;
     wait_for_animations(browser).await;
     let screenshot = browser.screenshot().await.expect("taking a screenshot");
     save_screenshot(&format!("survey-{}.png", database.backend), &screenshot);

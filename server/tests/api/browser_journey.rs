@@ -501,7 +501,8 @@ const READ_STATE: &str = "const host = document.getElementById('touchstone-widge
     const node = host && host.shadowRoot && host.shadowRoot.querySelector('[data-touchstone-state]'); \
     return node ? node.getAttribute('data-touchstone-state') : null;";
 
-/// Clicks the score `score` in the survey.
+/// Answers the survey with `score` and no comment: clicks the score, then Skip on the
+/// follow-up question.
 async fn answer(browser: &Client, score: &str) {
     let host = browser
         .find(Locator::Css("#touchstone-widget"))
@@ -515,4 +516,12 @@ async fn answer(browser: &Client, score: &str) {
         .click()
         .await
         .expect("clicking a score");
+    wait_for_survey_state(browser, "follow-up").await;
+    shadow
+        .find(Locator::Css(".skip"))
+        .await
+        .expect("the follow-up's Skip button")
+        .click()
+        .await
+        .expect("clicking Skip");
 }

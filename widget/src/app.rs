@@ -419,9 +419,8 @@ impl App {
         }
         self.show_pending |= show_requested;
         let url = self.url.clone()?;
-        if self.surveys.is_none() {
-            return None;
-        }
+        // Until the configuration arrives, a requested show stays pending.
+        self.surveys.as_ref()?;
         let show_requested = std::mem::take(&mut self.show_pending);
         if !self.recording && !show_requested {
             return None;

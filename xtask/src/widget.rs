@@ -15,7 +15,7 @@ use crate::process::{cargo, output, run, step, workspace_root};
 use crate::tools::{Browser, ensure_wasm_tools, target_dir};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The crate's package name.
 const PACKAGE: &str = "touchstone-widget";

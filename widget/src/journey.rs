@@ -42,7 +42,7 @@ impl JourneyError {
     pub fn message(&self) -> String {
         match self {
             JourneyError::NoRandomness => {
-                "the browser offers no crypto.randomUUID or crypto.getRandomValues".into()
+                "the browser offers no crypto.getRandomValues".into()
             }
             JourneyError::PageUrl(error) => [
                 "this page's address cannot be recorded: ",

@@ -3,12 +3,14 @@
 
 pub mod assets;
 pub mod collect;
+pub mod imports;
 pub mod journey;
 pub mod nps;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod responses;
+pub mod revenue;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
@@ -32,6 +34,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     journey::configure(cfg);
     ops::configure(cfg);
     privacy::configure(cfg);
+    imports::configure(cfg);
+    revenue::configure(cfg);
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);

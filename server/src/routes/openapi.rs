@@ -8,7 +8,10 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend};
+use super::{
+    assets, collect, imports, journey, nps, ops, privacy, responses, revenue, segments, surveys,
+    trend,
+};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -25,7 +28,8 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         description = "Net Promoter Score and customer journeys: the collector's HTTP API.\n\n\
             Widgets read their site's survey configuration from `/v1/sites/{site}/surveys` and \
             post events to `/v1/collect`; holders of a site's API key read its reports, change \
-            its surveys and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
+            its surveys, import past answers and revenue, and handle privacy requests under \
+            `/v1/sites/{site}`. Every error is JSON \
             `{\"code\", \"message\"}` with a stable `code`.",
     ),
     paths(
@@ -40,6 +44,9 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         responses::responses,
         responses::responses_csv,
         segments::segments,
+        revenue::revenue_report,
+        imports::import_responses,
+        revenue::import_revenue,
         privacy::export,
         privacy::erase,
         surveys::surveys,
@@ -56,6 +63,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
     tags(
         (name = "collect", description = "Where widgets deliver touchpoints and answers."),
         (name = "reports", description = "NPS and journeys, for holders of a site's API key."),
+        (name = "imports", description = "Past answers and revenue per customer, from other tools."),
         (name = "privacy", description = "Export or erase what is held about a respondent."),
         (name = "surveys", description = "Which surveys a site runs, when, in which words and looks."),
         (name = "operations", description = "Health checks, metrics and this document."),

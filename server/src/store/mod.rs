@@ -20,7 +20,7 @@ use std::sync::Arc;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::{DeviceClass, Event, Timestamp, Utm, VisitorId};
 use touchstone_shared::{
-    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally,
+    CampaignTag, Comment, Currency, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally,
 };
 
 /// The width of a rollup bucket.
@@ -214,6 +214,130 @@ pub struct VisitedTouchpoint {
     pub name: String,
     /// When, in milliseconds since the epoch.
     pub at: i64,
+}
+
+/// A customer's revenue to store: one payment (or, negative, a refund) in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevenueEntry {
+    /// Its id: the same row posted twice has the same id and is stored once.
+    pub id: uuid::Uuid,
+    /// The client's own id for the row (an invoice number), if it gave one.
+    pub reference: Option<String>,
+    /// Whose revenue: the site's customer id, as `identify` gives it.
+    pub customer: CustomerId,
+    /// The currency.
+    pub currency: Currency,
+    /// In whole minor units of the currency (cents); negative for a refund.
+    pub amount: i64,
+    /// When it was earned, in milliseconds since the epoch.
+    pub at: i64,
+}
+
+/// What storing revenue did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredRevenue {
+    /// Rows stored for the first time.
+    pub new: u64,
+    /// Rows already stored (the same id), left as they were.
+    pub duplicates: u64,
+}
+
+/// A revenue row, as a privacy export shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HeldRevenue {
+    /// The row's id.
+    pub id: uuid::Uuid,
+    /// The client's own id for the row, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The customer id.
+    pub customer: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// In major units, with the currency's decimals, e.g. `"12.50"`.
+    pub amount: String,
+    /// When it was earned, in milliseconds since the epoch.
+    pub at: i64,
+    /// When it was stored.
+    pub received_at: i64,
+}
+
+/// A revenue row as both backends return it.
+#[derive(Debug, sqlx::FromRow)]
+struct RevenueRow {
+    entry_id: uuid::Uuid,
+    reference: Option<String>,
+    customer_id: String,
+    currency: String,
+    amount: i64,
+    occurred_at: i64,
+    received_at: i64,
+}
+
+impl RevenueRow {
+    fn into_held(self) -> Result<HeldRevenue, StoreError> {
+        let currency = Currency::parse(&self.currency).map_err(|error| {
+            StoreError::Database(sqlx::Error::Protocol(format!(
+                "a stored currency is invalid: {error}"
+            )))
+        })?;
+        Ok(HeldRevenue {
+            id: self.entry_id,
+            reference: self.reference,
+            customer: self.customer_id,
+            currency: self.currency,
+            amount: currency.format(i128::from(self.amount)),
+            at: self.occurred_at,
+            received_at: self.received_at,
+        })
+    }
+}
+
+/// Revenue rows sorted by id, the order both backends write them in (so concurrent imports
+/// lock rows in one order), each id once: a repeat in one request is a duplicate, not an error.
+fn revenue_rows(entries: &[RevenueEntry]) -> Vec<&RevenueEntry> {
+    let mut rows: Vec<&RevenueEntry> = entries.iter().collect();
+    rows.sort_by_key(|entry| entry.id);
+    rows.dedup_by_key(|entry| entry.id);
+    rows
+}
+
+/// The query behind [`Store::customer_revenue`]: `(score, net revenue)`, one row per customer
+/// who answered within the period. Parameters: 1 the site, 2 and 3 the period, 4 the survey or
+/// null, 5 the currency or null (every customer's revenue is then 0).
+///
+/// A visitor's answers belong to the customer of the visitor's latest `identify` (as in the
+/// responses listing); a customer's answer that counts is their latest within the period;
+/// their revenue is what is dated within the same period, in that currency.
+fn customer_revenue_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to) = (p(1), p(2), p(3));
+    let (survey, currency) = ((dialect.text_placeholder)(4), (dialect.text_placeholder)(5));
+    format!(
+        "WITH identified AS ( \
+           SELECT visitor_id, customer_id FROM ( \
+             SELECT visitor_id, customer_id, ROW_NUMBER() OVER ( \
+               PARTITION BY visitor_id ORDER BY occurred_at DESC, event_id DESC) AS position \
+             FROM events WHERE site_id = {site} AND kind = 'identify') AS ranked \
+           WHERE position = 1), \
+         latest AS ( \
+           SELECT customer_id, score FROM ( \
+             SELECT identified.customer_id, CAST(answer.score AS BIGINT) AS score, ROW_NUMBER() OVER ( \
+               PARTITION BY identified.customer_id \
+               ORDER BY answer.occurred_at DESC, answer.event_id DESC) AS position \
+             FROM events AS answer JOIN identified ON identified.visitor_id = answer.visitor_id \
+             WHERE answer.site_id = {site} AND answer.kind = 'response' \
+               AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
+               AND ({survey} IS NULL OR answer.survey = {survey})) AS ranked \
+           WHERE position = 1), \
+         earned AS ( \
+           SELECT customer_id, CAST(SUM(amount) AS BIGINT) AS amount FROM revenue \
+           WHERE site_id = {site} AND currency = {currency} \
+             AND occurred_at >= {from} AND occurred_at < {to} \
+           GROUP BY customer_id) \
+         SELECT latest.score, COALESCE(earned.amount, 0) FROM latest \
+         LEFT JOIN earned ON earned.customer_id = latest.customer_id"
+    )
 }
 
 /// A read API key to add to a site; the key itself is never stored, only its hash.
@@ -641,6 +765,8 @@ pub struct Erased {
     pub events: u64,
     /// Of those, survey answers (also taken out of the NPS rollups).
     pub responses: u64,
+    /// Revenue rows of the customer (none for a visitor: revenue belongs to customer ids).
+    pub revenue: u64,
 }
 
 /// Why a storage operation failed.
@@ -778,6 +904,33 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes exactly what [`Store::held_events`] returns and takes it out of the rollups, in
     /// one transaction (the customer's visitors are looked up inside it too).
     async fn erase(&self, site: &Site, subject: &Subject) -> Result<Erased, StoreError>;
+
+    /// The revenue rows of a customer, oldest first.
+    async fn held_revenue(
+        &self,
+        site: &Site,
+        customer: &CustomerId,
+    ) -> Result<Vec<HeldRevenue>, StoreError>;
+
+    /// Stores revenue rows in one transaction, each (site, id) once: all of them, or none.
+    async fn store_revenue(
+        &self,
+        site: &Site,
+        entries: &[RevenueEntry],
+    ) -> Result<StoredRevenue, StoreError>;
+
+    /// The currencies the site has revenue in, in code order.
+    async fn revenue_currencies(&self, site: &Site) -> Result<Vec<Currency>, StoreError>;
+
+    /// For each customer who answered within `range`: the score of their latest answer there
+    /// and their net revenue in `currency` dated within `range` (0 without any, or without a
+    /// currency), in minor units.
+    async fn customer_revenue(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        currency: Option<Currency>,
+    ) -> Result<Vec<(Score, i64)>, StoreError>;
 
     /// Stores several batches in one transaction, each (site, event id) once, and adds the new
     /// events to the rollups in the same transaction. Returns, in order, what happened to each
@@ -1351,6 +1504,27 @@ fn stored_score(score: i64) -> Result<Score, StoreError> {
                 "a stored score is out of range: {score}"
             )))
         })
+}
+
+/// Reads stored currency codes back; they were checked on the way in.
+fn stored_currencies(codes: Vec<String>) -> Result<Vec<Currency>, StoreError> {
+    codes
+        .iter()
+        .map(|code| {
+            Currency::parse(code).map_err(|error| {
+                StoreError::Database(sqlx::Error::Protocol(format!(
+                    "a stored currency is invalid: {error}"
+                )))
+            })
+        })
+        .collect()
+}
+
+/// Reads `(score, revenue)` rows back, letting `shared` check each score.
+fn scored_revenue(rows: Vec<(i64, i64)>) -> Result<Vec<(Score, i64)>, StoreError> {
+    rows.into_iter()
+        .map(|(score, revenue)| Ok((stored_score(score)?, revenue)))
+        .collect()
 }
 
 /// Reads a stored key scope back.

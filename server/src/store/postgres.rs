@@ -7,13 +7,15 @@
 
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HeldEvent,
-    IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite, POSTGRES,
-    ResponseCursor, ResponseQuery, RollupDeltas, Segment, Store, StoreError, StoredBatch, Subject,
-    TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern, erase_sql,
+    HeldRevenue, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
+    POSTGRES, ResponseCursor, ResponseQuery, RevenueEntry, RevenueRow, RollupDeltas, Segment,
+    Store, StoreError, StoredBatch, StoredRevenue, Subject, TimeRange, TouchpointCount,
+    VisitedTouchpoint, attach_origins, contains_pattern, customer_revenue_sql, erase_sql,
     erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
-    segment_tallies, segments_sql, settle, split_by_hour, stored_scope, stored_site_key,
-    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, revenue_rows,
+    rollup_tally, scored_revenue, segment_tallies, segments_sql, settle, split_by_hour,
+    stored_currencies, stored_scope, stored_site_key, stored_surveys, subject_parameters,
+    surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -24,7 +26,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::Utm;
-use touchstone_shared::{CampaignTag, SiteKey, Tally};
+use touchstone_shared::{CampaignTag, Currency, CustomerId, Score, SiteKey, Tally};
 
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -244,10 +246,102 @@ impl Store for PostgresStore {
             .bind(customer)
             .fetch_all(&mut *tx)
             .await?;
-        let (deltas, erased) = erased_deltas(site.id, &deleted)?;
+        let (deltas, mut erased) = erased_deltas(site.id, &deleted)?;
         apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
+        if let Subject::Customer(customer) = subject {
+            erased.revenue =
+                sqlx::query("DELETE FROM revenue WHERE site_id = $1 AND customer_id = $2")
+                    .bind(site.id)
+                    .bind(customer.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
         tx.commit().await?;
         Ok(erased)
+    }
+
+    async fn held_revenue(
+        &self,
+        site: &Site,
+        customer: &CustomerId,
+    ) -> Result<Vec<HeldRevenue>, StoreError> {
+        let rows: Vec<RevenueRow> = sqlx::query_as(
+            "SELECT entry_id, reference, customer_id, currency, amount, occurred_at, received_at \
+             FROM revenue WHERE site_id = $1 AND customer_id = $2 ORDER BY occurred_at, entry_id",
+        )
+        .bind(site.id)
+        .bind(customer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RevenueRow::into_held).collect()
+    }
+
+    async fn store_revenue(
+        &self,
+        site: &Site,
+        entries: &[RevenueEntry],
+    ) -> Result<StoredRevenue, StoreError> {
+        let rows = revenue_rows(entries);
+        // One statement for the whole request: each column travels as an array.
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|entry| entry.id).collect();
+        let references: Vec<Option<&str>> = rows
+            .iter()
+            .map(|entry| entry.reference.as_deref())
+            .collect();
+        let customers: Vec<&str> = rows.iter().map(|entry| entry.customer.as_str()).collect();
+        let currencies: Vec<&str> = rows.iter().map(|entry| entry.currency.code()).collect();
+        let amounts: Vec<i64> = rows.iter().map(|entry| entry.amount).collect();
+        let dates: Vec<i64> = rows.iter().map(|entry| entry.at).collect();
+        let mut tx = self.pool.begin().await?;
+        let new = sqlx::query(
+            "INSERT INTO revenue (site_id, entry_id, reference, customer_id, currency, amount, occurred_at, received_at) \
+             SELECT $1, * , $8 FROM UNNEST($2::UUID[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[]) \
+             ON CONFLICT (site_id, entry_id) DO NOTHING",
+        )
+        .bind(site.id)
+        .bind(ids)
+        .bind(references)
+        .bind(customers)
+        .bind(currencies)
+        .bind(amounts)
+        .bind(dates)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(StoredRevenue {
+            new,
+            duplicates: entries.len() as u64 - new,
+        })
+    }
+
+    async fn revenue_currencies(&self, site: &Site) -> Result<Vec<Currency>, StoreError> {
+        let codes: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT currency FROM revenue WHERE site_id = $1 ORDER BY currency",
+        )
+        .bind(site.id)
+        .fetch_all(&self.pool)
+        .await?;
+        stored_currencies(codes)
+    }
+
+    async fn customer_revenue(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        currency: Option<Currency>,
+    ) -> Result<Vec<(Score, i64)>, StoreError> {
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(customer_revenue_sql(&POSTGRES)))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(currency.map(Currency::code))
+            .fetch_all(&self.pool)
+            .await?;
+        scored_revenue(rows)
     }
 
     async fn store_batches(

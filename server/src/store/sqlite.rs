@@ -19,13 +19,15 @@
 
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
-    HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
-    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Store, StoreError, StoredBatch,
-    Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
-    erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
-    segment_tallies, segments_sql, settle, split_by_hour, stored_scope, stored_site_key,
-    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    HeldEvent, HeldRevenue, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey,
+    NewSite, ResponseCursor, ResponseQuery, RevenueEntry, RevenueRow, RollupDeltas, SQLITE,
+    Segment, Store, StoreError, StoredBatch, StoredRevenue, Subject, TimeRange, TouchpointCount,
+    VisitedTouchpoint, attach_origins, contains_pattern, customer_revenue_sql, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, revenue_rows,
+    rollup_tally, scored_revenue, segment_tallies, segments_sql, settle, split_by_hour,
+    stored_currencies, stored_scope, stored_site_key, stored_surveys, subject_parameters,
+    surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -40,7 +42,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
-use touchstone_shared::{SiteKey, Tally};
+use touchstone_shared::{Currency, CustomerId, Score, SiteKey, Tally};
 
 /// A [`Store`] in a SQLite database file.
 #[derive(Debug, Clone)]
@@ -320,10 +322,97 @@ impl Store for SqliteStore {
             .bind(customer)
             .fetch_all(&mut *tx)
             .await?;
-        let (deltas, erased) = erased_deltas(site.id, &deleted)?;
+        let (deltas, mut erased) = erased_deltas(site.id, &deleted)?;
         apply_to_rollups(&mut tx, &deltas, Direction::Subtract).await?;
+        if let Subject::Customer(customer) = subject {
+            erased.revenue =
+                sqlx::query("DELETE FROM revenue WHERE site_id = ? AND customer_id = ?")
+                    .bind(site.id)
+                    .bind(customer.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+        }
         tx.commit().await?;
         Ok(erased)
+    }
+
+    async fn held_revenue(
+        &self,
+        site: &Site,
+        customer: &CustomerId,
+    ) -> Result<Vec<HeldRevenue>, StoreError> {
+        let rows: Vec<RevenueRow> = sqlx::query_as(
+            "SELECT entry_id, reference, customer_id, currency, amount, occurred_at, received_at \
+             FROM revenue WHERE site_id = ? AND customer_id = ? ORDER BY occurred_at, entry_id",
+        )
+        .bind(site.id)
+        .bind(customer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RevenueRow::into_held).collect()
+    }
+
+    async fn store_revenue(
+        &self,
+        site: &Site,
+        entries: &[RevenueEntry],
+    ) -> Result<StoredRevenue, StoreError> {
+        // Eight bound parameters a row: well under SQLite's 32,766 per statement.
+        const ROWS_PER_STATEMENT: usize = 1_000;
+        let received_at = now_millis();
+        let mut new = 0;
+        let mut tx = self.writer.begin().await?;
+        for chunk in revenue_rows(entries).chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO revenue (site_id, entry_id, reference, customer_id, currency, amount, occurred_at, received_at) ",
+            );
+            insert.push_values(chunk, |mut values, entry| {
+                values
+                    .push_bind(site.id)
+                    .push_bind(entry.id)
+                    .push_bind(entry.reference.as_deref())
+                    .push_bind(entry.customer.as_str())
+                    .push_bind(entry.currency.code())
+                    .push_bind(entry.amount)
+                    .push_bind(entry.at)
+                    .push_bind(received_at);
+            });
+            insert.push(" ON CONFLICT (site_id, entry_id) DO NOTHING");
+            new += insert.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(StoredRevenue {
+            new,
+            duplicates: entries.len() as u64 - new,
+        })
+    }
+
+    async fn revenue_currencies(&self, site: &Site) -> Result<Vec<Currency>, StoreError> {
+        let codes: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT currency FROM revenue WHERE site_id = ? ORDER BY currency",
+        )
+        .bind(site.id)
+        .fetch_all(&self.pool)
+        .await?;
+        stored_currencies(codes)
+    }
+
+    async fn customer_revenue(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        currency: Option<Currency>,
+    ) -> Result<Vec<(Score, i64)>, StoreError> {
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(customer_revenue_sql(&SQLITE)))
+            .bind(scope.site.id)
+            .bind(range.from)
+            .bind(range.to)
+            .bind(scope.survey())
+            .bind(currency.map(Currency::code))
+            .fetch_all(&self.pool)
+            .await?;
+        scored_revenue(rows)
     }
 
     async fn store_batches(

@@ -808,13 +808,15 @@ async fn seed_demo(store: &dyn Store, site: &str, settings: &DemoSettings) -> Re
         .await
         .context("storing the demo events")?;
     println!(
-        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there, in {:.1?}.",
+        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there; {} customers, {} invoices stored; in {:.1?}.",
         site.key,
         seeded.visitors,
         settings.days,
         seeded.stored,
         seeded.answers,
         seeded.already_stored,
+        seeded.customers,
+        seeded.revenue_rows,
         started.elapsed()
     );
     Ok(())

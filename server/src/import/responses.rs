@@ -318,13 +318,15 @@ fn answer_id(site: &Site, answer: &ImportedAnswer) -> EventId {
 pub fn batches(
     site: &Site,
     survey: &SurveyId,
-    answers: &[ImportedAnswer],
+    answers: Vec<ImportedAnswer>,
     received_at: i64,
 ) -> (Vec<IncomingBatch>, usize) {
-    let mut by_customer: BTreeMap<&CustomerId, Vec<&ImportedAnswer>> = BTreeMap::new();
+    // Taken by value, so the comments move into the events instead of being copied: a large
+    // file's answers are held once, not twice.
+    let mut by_customer: BTreeMap<CustomerId, Vec<ImportedAnswer>> = BTreeMap::new();
     for answer in answers {
         by_customer
-            .entry(&answer.customer)
+            .entry(answer.customer.clone())
             .or_default()
             .push(answer);
     }
@@ -334,8 +336,26 @@ pub fn batches(
     let mut identities = Vec::with_capacity(by_customer.len());
     let mut responses = Vec::with_capacity(by_customer.len());
     for (customer, answers) in by_customer {
-        let visitor = visitor_of(site, customer);
+        let visitor = visitor_of(site, &customer);
         let first = answers.iter().map(|answer| answer.at).min().unwrap_or(0);
+        let events = answers
+            .into_iter()
+            .map(|answer| Event::Response {
+                id: answer_id(site, &answer),
+                at: time(answer.at),
+                score: answer.score,
+                comment: answer.comment,
+                survey: survey.clone(),
+                language: None,
+                device: None,
+            })
+            .collect();
+        responses.push(IncomingBatch {
+            site_id: site.id,
+            visitor,
+            events,
+            received_at,
+        });
         identities.push(IncomingBatch {
             site_id: site.id,
             visitor,
@@ -346,26 +366,9 @@ pub fn batches(
                     customer.as_str().as_bytes(),
                 ])),
                 at: time(first),
-                customer: customer.clone(),
+                customer,
                 traits: Traits::default(),
             }],
-            received_at,
-        });
-        responses.push(IncomingBatch {
-            site_id: site.id,
-            visitor,
-            events: answers
-                .iter()
-                .map(|answer| Event::Response {
-                    id: answer_id(site, answer),
-                    at: time(answer.at),
-                    score: answer.score,
-                    comment: answer.comment.clone(),
-                    survey: survey.clone(),
-                    language: None,
-                    device: None,
-                })
-                .collect(),
             received_at,
         });
     }
@@ -383,17 +386,21 @@ pub async fn import(
     settings: &AnswerImport,
 ) -> Result<AnswerImportReceipt, ImportError> {
     let answers = read(body, &settings.columns, &settings.dates)?;
+    let rows = answers.len() as u64;
+    let instant = |millis: Option<i64>| {
+        jiff::Timestamp::from_millisecond(millis.unwrap_or_default()).unwrap_or_default()
+    };
+    let (from, to) = (
+        instant(answers.iter().map(|answer| answer.at).min()),
+        instant(answers.iter().map(|answer| answer.at).max()),
+    );
     let received_at = settings.dates.now.as_millisecond();
-    let (batches, identities) = batches(site, &settings.survey, &answers, received_at);
+    let (batches, identities) = batches(site, &settings.survey, answers, received_at);
     let outcomes = store.store_batches(&batches).await?;
     let imported: u64 = outcomes[identities..]
         .iter()
         .map(|outcome| outcome.new)
         .sum();
-    let rows = answers.len() as u64;
-    let instant = |millis: Option<i64>| {
-        jiff::Timestamp::from_millisecond(millis.unwrap_or_default()).unwrap_or_default()
-    };
     let receipt = AnswerImportReceipt {
         site: site.key.to_string(),
         survey: settings.survey.clone(),
@@ -401,8 +408,8 @@ pub async fn import(
         imported,
         already_present: rows - imported,
         customers: identities as u64,
-        from: instant(answers.iter().map(|answer| answer.at).min()),
-        to: instant(answers.iter().map(|answer| answer.at).max()),
+        from,
+        to,
     };
     tracing::info!(
         rows = receipt.rows,
@@ -537,8 +544,8 @@ mod tests {
         let text = "email,score,date,comment\na@x,9,2026-01-01,\na@x,3,2026-01-02,=1+1\nb@x,7,2026-01-01,\n";
         let answers = read_text(text, &ColumnMap::default()).unwrap();
         let survey = SurveyId::default();
-        let (first, identities) = batches(&site, &survey, &answers, 0);
-        let (again, _) = batches(&site, &survey, &answers, 5);
+        let (first, identities) = batches(&site, &survey, answers.clone(), 0);
+        let (again, _) = batches(&site, &survey, answers.clone(), 5);
         assert_eq!(identities, 2);
         assert_eq!(first.len(), 4);
         let ids = |batches: &[IncomingBatch]| -> Vec<uuid::Uuid> {
@@ -559,7 +566,7 @@ mod tests {
             key: touchstone_shared::SiteKey::parse("other").unwrap(),
             ..site.clone()
         };
-        let (elsewhere, _) = batches(&other_site, &survey, &answers, 0);
+        let (elsewhere, _) = batches(&other_site, &survey, answers.clone(), 0);
         assert!(ids(&elsewhere).iter().all(|id| !ids(&first).contains(id)));
     }
 }

@@ -82,7 +82,8 @@ impl Modify for ApiKeys {
             .description(Some(
                 "A site's API key (`tsk_…`, made with `touchstone key create`), valid for that \
                  site only. A key has a scope: `read` reads reports; `admin` may also export and \
-                 erase what is held about a respondent. Operations list the scope they need.",
+                 erase what is held about a respondent, change the surveys and import past \
+                 answers and revenue. Operations list the scope they need.",
             ))
             .build();
         openapi

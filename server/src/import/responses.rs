@@ -7,8 +7,10 @@
 //! collector's answers take, so the hourly rollups count them in the same transaction and
 //! every report sees them. Each customer gets a synthetic visitor (an id derived from the site
 //! and the customer id) with one `identify` event naming the customer, so revenue, traits and
-//! privacy requests find the imported answers exactly as they find the widget's. Every id is
-//! derived from the row ([`super::derived_id`]): importing the same file again stores nothing.
+//! privacy requests find the imported answers exactly as they find the widget's. Columns named
+//! as traits (`trait.account=Company`) give that `identify` its traits, so segments and account
+//! reports by trait see the imported answers too. Every id is derived from the row
+//! ([`super::derived_id`]): importing the same file again stores nothing.
 
 use super::{
     CUSTOMER_COLUMNS, CsvFile, DATE_COLUMNS, DateRules, ImportError, Problems, derived_id,
@@ -18,7 +20,7 @@ use crate::store::{IncomingBatch, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use touchstone_shared::wire::{Event, EventId, Timestamp, Traits, VisitorId};
-use touchstone_shared::{Comment, CustomerId, Score, SurveyId};
+use touchstone_shared::{Comment, CustomerId, Score, SurveyId, TraitName, TraitValue};
 use utoipa::ToSchema;
 
 /// Header names that hold the 0–10 answer.
@@ -77,15 +79,33 @@ pub struct ColumnMap {
     pub customer: Option<String>,
     /// The comment's column.
     pub comment: Option<String>,
+    /// Columns holding customer traits, by trait name (`trait.plan=Plan`).
+    pub traits: Vec<(TraitName, String)>,
 }
 
 impl ColumnMap {
-    /// Reads one `field=COLUMN` mapping, as `--map score="Likelihood"` gives it.
+    /// Reads one `field=COLUMN` mapping, as `--map score="Likelihood"` gives it; the field
+    /// `trait.NAME` names a column holding a customer trait.
     pub fn set(&mut self, mapping: &str) -> Result<(), String> {
         let (field, column) = mapping.split_once('=').ok_or_else(|| {
             format!("a mapping is FIELD=COLUMN, e.g. score=Rating, not {mapping:?}")
         })?;
         let column = Some(column.trim().to_owned()).filter(|column| !column.is_empty());
+        if let Some(name) = field.trim().strip_prefix("trait.") {
+            let name =
+                TraitName::parse(name).map_err(|error| format!("`trait.{name}`: {error}"))?;
+            self.traits.retain(|(known, _)| *known != name);
+            if let Some(column) = column {
+                if self.traits.len() >= Traits::MAX_ENTRIES {
+                    return Err(format!(
+                        "a customer has at most {} traits",
+                        Traits::MAX_ENTRIES
+                    ));
+                }
+                self.traits.push((name, column));
+            }
+            return Ok(());
+        }
         let slot = match field.trim() {
             "score" => &mut self.score,
             "date" => &mut self.date,
@@ -93,7 +113,7 @@ impl ColumnMap {
             "comment" => &mut self.comment,
             other => {
                 return Err(format!(
-                    "the fields are score, date, customer and comment, not {other:?}"
+                    "the fields are score, date, customer, comment and trait.NAME, not {other:?}"
                 ));
             }
         };
@@ -124,6 +144,8 @@ pub struct ImportedAnswer {
     pub score: Score,
     /// The comment, if any.
     pub comment: Option<Comment>,
+    /// The customer's traits on this row (empty cells left out).
+    pub traits: BTreeMap<TraitName, TraitValue>,
 }
 
 /// What an import of answers did.
@@ -218,6 +240,14 @@ pub fn read(
         is_comment_question,
         false,
     );
+    let mut trait_columns = Vec::new();
+    for (name, header) in &columns.traits {
+        match file.column(Some(header), &[], never) {
+            Ok(Some(column)) => trait_columns.push((name, column)),
+            Ok(None) => {}
+            Err(message) => problems.push(super::Problem::file(Some(1), message)),
+        }
+    }
     let (Some(score), Some(date), Some(customer)) = (score, date, customer) else {
         return Err(problems);
     };
@@ -250,16 +280,32 @@ pub fn read(
             }
             None => Ok(None),
         };
+        let mut traits = BTreeMap::new();
+        let mut bad_traits = Vec::new();
+        for (name, column) in &trait_columns {
+            match cell(*column).trim() {
+                "" => {}
+                value => match TraitValue::parse(value) {
+                    Ok(value) => {
+                        traits.insert((*name).clone(), value);
+                    }
+                    Err(error) => bad_traits.push((*column, error.to_string())),
+                },
+            }
+        }
         match (customer_id, score_value, at, comment_text) {
-            (Ok(customer), Ok(score), Ok(at), Ok(comment)) => answers.push(ImportedAnswer {
-                customer,
-                at,
-                score,
-                comment,
-            }),
+            (Ok(customer), Ok(score), Ok(at), Ok(comment)) if bad_traits.is_empty() => {
+                answers.push(ImportedAnswer {
+                    customer,
+                    at,
+                    score,
+                    comment,
+                    traits,
+                });
+            }
             (customer, score, at, comment) => {
                 let wrong = [customer.err(), score.err(), at.err(), comment.err()];
-                for (column, message) in wrong.into_iter().flatten() {
+                for (column, message) in wrong.into_iter().flatten().chain(bad_traits) {
                     problems.push(problem(Some(column), message));
                 }
             }
@@ -313,8 +359,13 @@ fn answer_id(site: &Site, answer: &ImportedAnswer) -> EventId {
 }
 
 /// The answers as collect batches: first one batch per customer with the `identify` of their
-/// synthetic visitor (at their earliest answer), then one per customer with their answers.
-/// Returns the batches and how many of them are identities.
+/// synthetic visitor, then one per customer with their answers. Returns the batches and how
+/// many of them are identities.
+///
+/// The `identify` carries the customer's traits (a later row's value wins) and is dated at
+/// their latest answer in the file; its id is derived from the customer and the traits, so the
+/// same file adds nothing while a later file with other traits adds a newer `identify`, whose
+/// traits the reports then use.
 pub fn batches(
     site: &Site,
     survey: &SurveyId,
@@ -335,9 +386,22 @@ pub fn batches(
     };
     let mut identities = Vec::with_capacity(by_customer.len());
     let mut responses = Vec::with_capacity(by_customer.len());
-    for (customer, answers) in by_customer {
+    for (customer, mut answers) in by_customer {
         let visitor = visitor_of(site, &customer);
-        let first = answers.iter().map(|answer| answer.at).min().unwrap_or(0);
+        answers.sort_by_key(|answer| answer.at);
+        let latest = answers.last().map_or(0, |answer| answer.at);
+        let mut traits = BTreeMap::new();
+        for answer in &mut answers {
+            traits.append(&mut answer.traits);
+        }
+        let mut traits_key = Vec::new();
+        for (name, value) in &traits {
+            let (name, value): (&TraitName, &TraitValue) = (name, value);
+            traits_key.extend_from_slice(name.as_str().as_bytes());
+            traits_key.push(0);
+            traits_key.extend_from_slice(value.as_str().as_bytes());
+            traits_key.push(0);
+        }
         let events = answers
             .into_iter()
             .map(|answer| Event::Response {
@@ -364,10 +428,12 @@ pub fn batches(
                     b"import-identify",
                     site.key.as_str().as_bytes(),
                     customer.as_str().as_bytes(),
+                    &traits_key,
                 ])),
-                at: time(first),
+                at: time(latest),
                 customer,
-                traits: Traits::default(),
+                traits: Traits::try_from(traits)
+                    .unwrap_or_else(|_| unreachable!("at most MAX_ENTRIES trait columns")),
             }],
             received_at,
         });
@@ -490,6 +556,57 @@ mod tests {
     }
 
     #[test]
+    fn trait_columns_give_the_identity_its_traits_latest_row_first() {
+        let mut columns = ColumnMap::default();
+        columns.set("trait.account=Company").unwrap();
+        columns.set("trait.plan=Plan").unwrap();
+        assert!(columns.set("trait.Bad Name=X").is_err());
+        let answers = read_text(
+            "email,score,date,Company,Plan\n\
+             a@x,9,2026-01-02,Acme,pro\n\
+             a@x,3,2026-01-01,Acme Old,starter\n\
+             b@x,7,2026-01-01,,\n",
+            &columns,
+        )
+        .unwrap();
+        assert_eq!(answers[2].traits.len(), 0, "blank cells are no traits");
+        let site = Site {
+            id: 1,
+            key: touchstone_shared::SiteKey::parse("demo").unwrap(),
+            name: "Demo".into(),
+            origins: Vec::new(),
+        };
+        let (batches, _) = batches(&site, &SurveyId::default(), answers.clone(), 0);
+        let Event::Identify { traits, at, .. } = &batches[0].events[0] else {
+            panic!("an identify first");
+        };
+        let traits: Vec<(&str, &str)> = traits
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(traits, [("account", "Acme"), ("plan", "pro")]);
+        assert_eq!(at.millis(), answers[0].at, "dated at the latest answer");
+        let without_plan = "email,score,date,Company\na@x,9,2026-01-02,Acme\n";
+        let missing = read_text(without_plan, &columns).unwrap_err();
+        assert!(
+            missing.listed()[0].message.contains("no column \"Plan\""),
+            "{missing}"
+        );
+        columns.set("trait.plan=").unwrap();
+        assert!(
+            read_text(without_plan, &columns).is_ok(),
+            "an empty mapping drops it"
+        );
+        let too_long = format!(
+            "email,score,date,Company\na@x,9,2026-01-02,{}\n",
+            "x".repeat(300)
+        );
+        let bad = read_text(&too_long, &columns).unwrap_err();
+        assert_eq!(bad.listed()[0].column.as_deref(), Some("Company"));
+        assert_eq!(bad.listed()[0].line, Some(2));
+    }
+
+    #[test]
     fn bad_cells_are_reported_by_line_row_and_column() {
         let problems = read_text(
             "email,score,date\n\
@@ -555,8 +672,8 @@ mod tests {
                 .collect()
         };
         assert_eq!(ids(&first), ids(&again));
-        // The identify is dated at the customer's first answer.
-        assert_eq!(first[0].events[0].at().millis(), answers[0].at);
+        // The identify is dated at the customer's latest answer.
+        assert_eq!(first[0].events[0].at().millis(), answers[1].at);
         // A formula-looking comment is kept as text.
         assert!(first[2].events.iter().any(|event| matches!(
             event,

@@ -48,6 +48,35 @@ struct AnswerImportParams {
     customer: Option<String>,
     /// The header of the comment's column.
     comment: Option<String>,
+    /// `trait.NAME=COLUMN`: columns holding customer traits; any other parameter is refused.
+    #[serde(flatten)]
+    #[param(ignore)]
+    others: std::collections::BTreeMap<String, String>,
+}
+
+impl AnswerImportParams {
+    /// The columns named in the query string.
+    fn columns(&self) -> Result<ColumnMap, ApiError> {
+        let mut columns = ColumnMap {
+            score: self.score.clone(),
+            date: self.date.clone(),
+            customer: self.customer.clone(),
+            comment: self.comment.clone(),
+            traits: Vec::new(),
+        };
+        for (name, column) in &self.others {
+            if !name.starts_with("trait.") {
+                return Err(ApiError::InvalidParameter(format!(
+                    "unknown parameter `{}`: the parameters are survey, tz, score, date, customer, comment and trait.NAME",
+                    name.chars().take(40).collect::<String>()
+                )));
+            }
+            columns
+                .set(&format!("{name}={column}"))
+                .map_err(ApiError::InvalidParameter)?;
+        }
+        Ok(columns)
+    }
 }
 
 /// What an import can fail with, beyond a bad key.
@@ -76,7 +105,8 @@ pub enum ImportErrors {
 /// SurveyMonkey, Typeform or Qualtrics export them: the columns are found by their usual names
 /// (`Email`, `Customer ID`, `User ID`; `Score`, "How likely are you to recommend…"; `Created
 /// At`, `Date Submitted`, `Submitted At`; `Comment`, "Why…"), or named with `score`, `date`,
-/// `customer` and `comment`. Dates are RFC 3339, `2026-11-01 09:30:00` or `2026-11-01` (in
+/// `customer` and `comment`; `trait.NAME=COLUMN` takes a customer trait (`trait.account=Company`)
+/// from a column, for segments and account reports. Dates are RFC 3339, `2026-11-01 09:30:00` or `2026-11-01` (in
 /// `tz`, UTC by default). Every row is checked first: one bad row and nothing is stored. The
 /// answers feed every report like the widget's; each customer's are linked to them through an
 /// `identify`, for the revenue report and privacy requests. Importing the same rows again
@@ -86,7 +116,11 @@ pub enum ImportErrors {
     post,
     path = "/v1/sites/{site}/imports/responses",
     tag = "imports",
-    params(SitePath, AnswerImportParams),
+    params(
+        SitePath,
+        AnswerImportParams,
+        ("trait.NAME" = Option<String>, Query, description = "The header of a column holding the customer trait NAME, e.g. `trait.account=Company`; repeat for several traits."),
+    ),
     request_body(content = String, content_type = "text/csv", description = "The CSV file, at most 20 MiB."),
     security(("api_key" = ["admin"])),
     responses(
@@ -106,12 +140,7 @@ async fn import_responses(
     let site = authorize_for(&request, store.get_ref(), &site, KeyScope::Admin).await?;
     let settings = AnswerImport {
         survey: survey_param(params.survey.as_deref())?.unwrap_or_default(),
-        columns: ColumnMap {
-            score: params.score.clone(),
-            date: params.date.clone(),
-            customer: params.customer.clone(),
-            comment: params.comment.clone(),
-        },
+        columns: params.columns()?,
         dates: DateRules::in_zone(params.tz.as_deref()).map_err(ApiError::InvalidParameter)?,
     };
     if !media_type_is(&request, CSV_TYPES) {

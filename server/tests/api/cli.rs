@@ -335,7 +335,10 @@ async fn the_import_commands_store_answers_and_revenue_once() {
     );
 
     // Columns named on the command line, dates in the owner's zone, another survey.
-    let mapped = file("other.csv", "Q,When,Who\n9,2025-03-03 01:30:00,cus_7\n");
+    let mapped = file(
+        "other.csv",
+        "Q,When,Who,Firm\n9,2025-03-03 01:30:00,cus_7,Initech\n",
+    );
     let output = touchstone(
         &app.database,
         &[
@@ -350,6 +353,8 @@ async fn the_import_commands_store_answers_and_revenue_once() {
             "date=When",
             "--map",
             "customer=Who",
+            "--map",
+            "trait.account=Firm",
             "--tz",
             "Europe/Paris",
             "--survey",
@@ -367,6 +372,14 @@ async fn the_import_commands_store_answers_and_revenue_once() {
             && text.contains("2025-03-03T00:30:00Z"),
         "{text}"
     );
+
+    let accounts: serde_json::Value = app
+        .get_with_key("/v1/sites/demo/segments?by=trait.account&survey=legacy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["segments"][0]["value"], "Initech", "{accounts}");
 
     // A bad row: the command fails, names the line and column, and stores nothing.
     let bad = file(

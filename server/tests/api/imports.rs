@@ -18,6 +18,7 @@ on_every_backend!(
     formula_looking_comments_stay_text,
     only_an_admin_key_may_import,
     imported_answers_belong_to_their_customer,
+    trait_columns_feed_the_segments_by_trait,
 );
 
 /// A Delighted export: four answers of three customers over three days, one with a comment.
@@ -435,4 +436,59 @@ async fn imported_answers_belong_to_their_customer(app: TestApp) {
     assert_eq!(erased["erased"]["responses"], 2);
     let trend = app.trend("?from=2025-03-01&to=2025-03-03").await;
     assert_eq!(points(&trend), [(0, 0, 1), (0, 0, 0), (1, 0, 0)]);
+}
+
+async fn trait_columns_feed_the_segments_by_trait(app: TestApp) {
+    let admin = app.create_key(KeyScope::Admin).await;
+    let file = "Email,Score,Created At,Company,Plan\n\
+                anna@example.com,10,2025-03-01,Acme,pro\n\
+                ben@example.com,2,2025-03-01,Globex,\n\
+                cleo@example.com,9,2025-03-02,Acme,business\n";
+    body_of(
+        app.import_answers(&admin, "?trait.account=Company&trait.plan=Plan", file)
+            .await,
+        200,
+    )
+    .await;
+    let segments = body_of(
+        app.get_with_key(&format!("/v1/sites/{}/segments?by=trait.account", app.site))
+            .await,
+        200,
+    )
+    .await;
+    let accounts: Vec<(Value, Value)> = segments["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|segment| (segment["value"].clone(), segment["responses"].clone()))
+        .collect();
+    assert_eq!(
+        accounts,
+        [(json!("Acme"), json!(2)), (json!("Globex"), json!(1))]
+    );
+    let plans = body_of(
+        app.get_with_key(&format!("/v1/sites/{}/segments?by=trait.plan", app.site))
+            .await,
+        200,
+    )
+    .await;
+    // Ben's blank plan is no plan.
+    assert!(
+        plans["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|segment| segment["value"].is_null() && segment["responses"] == 1),
+        "{plans}"
+    );
+
+    // A mistyped parameter is refused rather than ignored.
+    for query in [
+        "?scroe=Score",
+        "?trait.Bad%20Name=Company",
+        "?trait.plan=Nope",
+    ] {
+        let response = app.import_answers(&admin, query, file).await;
+        assert_eq!(response.status(), 400, "{query}");
+    }
 }

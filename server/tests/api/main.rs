@@ -16,6 +16,7 @@ mod cli;
 mod collect;
 mod demo;
 mod faults;
+mod migrations;
 mod openapi;
 mod ops;
 mod privacy;

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per group; each owns its DTOs and handlers and registers itself
 //! through a `configure` function.
 
+pub mod accounts;
 pub mod assets;
 pub mod collect;
 pub mod journey;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    accounts::configure(cfg);
     trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);

@@ -8,7 +8,9 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend};
+use super::{
+    accounts, assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend,
+};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -33,6 +35,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::preflight,
         nps::nps,
         nps::compare,
+        accounts::accounts,
         trend::trend,
         journey::touchpoints,
         journey::drivers,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::{DeviceClass, Event, Timestamp, Utm, VisitorId};
 use touchstone_shared::{
-    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally,
+    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally, TraitName,
 };
 
 /// The width of a touchpoint rollup row.
@@ -149,6 +149,22 @@ impl<'a> AnswerScope<'a> {
     fn survey(&self) -> Option<&'a str> {
         self.survey.map(SurveyId::as_str)
     }
+}
+
+/// An answer of a respondent whose latest `identify` named their business account: what the
+/// account report rolls up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountAnswer {
+    /// The value of the account trait.
+    pub account: String,
+    /// The value of the weight trait (e.g. seats) as given, if asked for and present.
+    pub weight: Option<String>,
+    /// The customer id the respondent was identified as.
+    pub customer: String,
+    /// The score, 0 to 10.
+    pub score: i64,
+    /// When it was given, in milliseconds since the epoch.
+    pub at: i64,
 }
 
 /// A period's answers, and for each touchpoint the answers of the respondents who reached it
@@ -479,6 +495,35 @@ fn segments_sql(dialect: &Dialect, segment: &Segment) -> String {
              AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
              AND ({survey} IS NULL OR answer.survey = {survey})) AS answered \
          GROUP BY segment, score",
+        score = dialect.score,
+    )
+}
+
+/// The query behind [`Store::account_answers`]. Parameters: 1 the site id, 2 and 3 the period's
+/// bounds, 4 the survey or null, 5 the account trait's name, 6 the weight trait's name or null.
+fn account_answers_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to) = (p(1), p(2), p(3));
+    let survey = (dialect.text_placeholder)(4);
+    // The respondent's latest identify, one column of it at a time.
+    let latest = |column: String| {
+        format!(
+            "(SELECT {column} FROM events AS who WHERE who.site_id = answer.site_id \
+               AND who.visitor_id = answer.visitor_id AND who.kind = 'identify' \
+             ORDER BY who.occurred_at DESC LIMIT 1)"
+        )
+    };
+    format!(
+        "SELECT account, weight, customer, score, at FROM ( \
+           SELECT {account} AS account, {weight} AS weight, {customer} AS customer, \
+                  answer.{score}, answer.occurred_at AS at FROM events AS answer \
+           WHERE answer.site_id = {site} AND answer.kind = 'response' \
+             AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
+             AND ({survey} IS NULL OR answer.survey = {survey})) AS answered \
+         WHERE account IS NOT NULL AND customer IS NOT NULL",
+        account = latest((dialect.trait_value)("who", 5)),
+        weight = latest((dialect.trait_value)("who", 6)),
+        customer = latest("who.customer_id".to_owned()),
         score = dialect.score,
     )
 }
@@ -856,6 +901,16 @@ pub trait Store: Send + Sync + 'static {
         range: TimeRange,
         window_millis: i64,
     ) -> Result<JourneyReach, StoreError>;
+
+    /// The answers within `range` of respondents whose latest `identify` gave the trait
+    /// `account`, with that identify's customer id and `weight` trait, in no particular order.
+    async fn account_answers(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        account: &TraitName,
+        weight: Option<&TraitName>,
+    ) -> Result<Vec<AccountAnswer>, StoreError>;
 
     /// The answers within `range`, grouped by `segment`: one tally per value (`None` for answers
     /// without one), most answers first. `window_millis` bounds how far back the journey-based

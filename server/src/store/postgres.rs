@@ -6,13 +6,13 @@
 //! turns into `503` with `Retry-After`.
 
 use super::{
-    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, HOUR_MILLIS,
-    HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
-    POSTGRES, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RollupDeltas, Segment, Store,
-    StoreError, StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint,
-    attach_origins, contains_pattern, erase_sql, erased_deltas, event_rows, held_events_sql,
-    journey_reach, journey_reach_sql, journey_steps_sql, merge_touchpoint_counts, now_millis,
-    responses_sql, rollup_tally, segment_tallies, segments_sql, settle, split_by_slot,
+    AccountAnswer, AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow,
+    HOUR_MILLIS, HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey,
+    NewSite, POSTGRES, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RollupDeltas, Segment,
+    Store, StoreError, StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint,
+    account_answers_sql, attach_origins, contains_pattern, erase_sql, erased_deltas, event_rows,
+    held_events_sql, journey_reach, journey_reach_sql, journey_steps_sql, merge_touchpoint_counts,
+    now_millis, responses_sql, rollup_tally, segment_tallies, segments_sql, settle, split_by_slot,
     stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
     tallies_by_index, tally_scores,
 };
@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::Utm;
-use touchstone_shared::{CampaignTag, SiteKey, Tally};
+use touchstone_shared::{CampaignTag, SiteKey, Tally, TraitName};
 
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -476,6 +476,26 @@ impl Store for PostgresStore {
                 .bind(scope.survey())
                 .bind(window_millis)
                 .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn account_answers(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        account: &TraitName,
+        weight: Option<&TraitName>,
+    ) -> Result<Vec<AccountAnswer>, StoreError> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(account_answers_sql(&POSTGRES)))
+                .bind(scope.site.id)
+                .bind(range.from)
+                .bind(range.to)
+                .bind(scope.survey())
+                .bind(account.as_str())
+                .bind(weight.map(TraitName::as_str))
                 .fetch_all(&self.pool)
                 .await?,
         )

@@ -18,15 +18,15 @@
 //!   count what they stored instead of returning it row by row.
 
 use super::{
-    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
-    HOUR_MILLIS, HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey,
-    NewSite, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment,
-    Store, StoreError, StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint,
-    attach_origins, contains_pattern, erase_sql, erased_deltas, event_rows, held_events_sql,
-    journey_reach, journey_reach_sql, journey_steps_sql, merge_touchpoint_counts, now_millis,
-    responses_sql, rollup_tally, segment_tallies, segments_sql, settle, split_by_slot,
-    stored_scope, stored_site_key, stored_surveys, subject_parameters, surveys_json,
-    tallies_by_index, tally_scores,
+    AccountAnswer, AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow,
+    EventRow, HOUR_MILLIS, HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse,
+    NewApiKey, NewSite, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RollupDeltas, SQLITE,
+    Segment, Store, StoreError, StoredBatch, Subject, TimeRange, TouchpointCount,
+    VisitedTouchpoint, account_answers_sql, attach_origins, contains_pattern, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
+    segment_tallies, segments_sql, settle, split_by_slot, stored_scope, stored_site_key,
+    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -41,7 +41,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
-use touchstone_shared::{SiteKey, Tally};
+use touchstone_shared::{SiteKey, Tally, TraitName};
 
 /// A [`Store`] in a SQLite database file.
 #[derive(Debug, Clone)]
@@ -499,6 +499,26 @@ impl Store for SqliteStore {
                 .bind(scope.survey())
                 .bind(window_millis)
                 .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn account_answers(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        account: &TraitName,
+        weight: Option<&TraitName>,
+    ) -> Result<Vec<AccountAnswer>, StoreError> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(account_answers_sql(&SQLITE)))
+                .bind(scope.site.id)
+                .bind(range.from)
+                .bind(range.to)
+                .bind(scope.survey())
+                .bind(account.as_str())
+                .bind(weight.map(TraitName::as_str))
                 .fetch_all(&self.pool)
                 .await?,
         )

@@ -27,6 +27,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/nps"),
     ("get", "/v1/sites/{site}/nps/trend"),
     ("get", "/v1/sites/{site}/nps/compare"),
+    ("get", "/v1/sites/{site}/nps/accounts"),
     ("get", "/v1/sites/{site}/touchpoints"),
     ("get", "/v1/sites/{site}/drivers"),
     ("get", "/v1/sites/{site}/paths"),

@@ -8,7 +8,9 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend};
+use super::{
+    assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend, whoami,
+};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -40,6 +42,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         responses::responses,
         responses::responses_csv,
         segments::segments,
+        whoami::whoami,
         privacy::export,
         privacy::erase,
         surveys::surveys,

@@ -119,7 +119,7 @@ export function trendChart(report, width) {
       s(
         'circle',
         { cx: x(index), cy: y(point.nps), r: 3.5, class: point.small_sample ? 'dot small' : 'dot' },
-        s('title', {}, `${label(point)}: NPS ${fmt.score(point.nps)} (95% CI ${fmt.score(point.confidence_interval.low)} to ${fmt.score(point.confidence_interval.high)}), ${fmt.number(point.responses)} answers`),
+        s('title', {}, `${label(point)}: NPS ${fmt.score(point.nps)} (95% CI ${fmt.score(point.confidence_interval.low)} to ${fmt.score(point.confidence_interval.high)}), ${fmt.answers(point.responses)}`),
       ),
     );
   });
@@ -163,27 +163,31 @@ export function splitChart(summary, width) {
     offset += span;
     return `${name}: ${fmt.number(summary[field])} (${fmt.share(part)})`;
   });
-  return figure(chart, 'Answers by category', `${parts.join('; ')}. ${fmt.number(summary.responses)} answers.`, null);
+  return figure(chart, 'Answers by category', `${parts.join('; ')}. ${fmt.answers(summary.responses)}.`, null);
 }
 
-/** A difference and its interval on an axis through zero. */
+/** A difference and its interval on an axis through zero, each end labelled. */
 export function differenceChart(change, width) {
-  const height = 52;
-  const margin = 16;
+  const height = 64;
+  const margin = 28;
   const { low, high } = change.confidence_interval;
   const from = Math.min(low, 0);
   const to = Math.max(high, 0);
   const pad = Math.max(5, (to - from) * 0.1);
   const x = (value) => margin + ((value - (from - pad)) / (to - from + 2 * pad)) * (width - 2 * margin);
+  const label = (value, y, className, text) => s('text', { x: x(value), y, class: className, 'text-anchor': 'middle' }, text);
   const chart = s(
     'svg',
     { width, height, viewBox: `0 0 ${width} ${height}`, class: 'difference' },
-    s('line', { x1: x(0), x2: x(0), y1: 4, y2: 30, class: 'axis zero' }),
-    s('text', { x: x(0), y: 46, class: 'tick', 'text-anchor': 'middle' }, '0'),
-    s('line', { x1: x(low), x2: x(high), y1: 17, y2: 17, class: 'whisker' }),
-    s('line', { x1: x(low), x2: x(low), y1: 11, y2: 23, class: 'whisker' }),
-    s('line', { x1: x(high), x2: x(high), y1: 11, y2: 23, class: 'whisker' }),
-    s('circle', { cx: x(change.difference), cy: 17, r: 5, class: 'dot' }),
+    s('line', { x1: x(0), x2: x(0), y1: 16, y2: 46, class: 'axis zero' }),
+    label(0, 60, 'tick', '0'),
+    s('line', { x1: x(low), x2: x(high), y1: 31, y2: 31, class: 'whisker' }),
+    s('line', { x1: x(low), x2: x(low), y1: 25, y2: 37, class: 'whisker' }),
+    s('line', { x1: x(high), x2: x(high), y1: 25, y2: 37, class: 'whisker' }),
+    s('circle', { cx: x(change.difference), cy: 31, r: 5, class: 'dot' }),
+    label(change.difference, 14, 'value', fmt.signedScore(change.difference)),
+    label(low, 52, 'tick', fmt.score(low)),
+    label(high, 52, 'tick', fmt.score(high)),
   );
   return figure(
     chart,

@@ -243,7 +243,7 @@ function overview(data, width) {
   const { low, high } = summary.confidence_interval;
   return [
     h('p', { class: 'headline' }, h('strong', { class: 'big', 'data-field': 'nps' }, fmt.score(summary.nps)), ' ', h('span', { 'data-field': 'interval' }, `95% CI ${fmt.score(low)} to ${fmt.score(high)}`)),
-    h('p', { class: 'muted', 'data-field': 'responses' }, `${fmt.number(summary.responses)} answers, ${periodText(data)}`),
+    h('p', { class: 'muted', 'data-field': 'responses' }, `${fmt.answers(summary.responses)}, ${periodText(data)}`),
     summary.small_sample && h('p', { class: 'warning', 'data-field': 'small-sample' }, 'Fewer than 30 answers: the interval is optimistic; read the score with care.'),
     charts.splitChart(summary, width),
     h(
@@ -275,7 +275,7 @@ function comparison(data, width) {
   if (change.error) return errorText(change);
   const days = data.settings.days;
   const side = (summary, name) =>
-    summary.responses ? `${name}: NPS ${fmt.score(summary.nps)} from ${fmt.number(summary.responses)} answers.` : `${name}: no answers.`;
+    summary.responses ? `${name}: NPS ${fmt.score(summary.nps)} from ${fmt.answers(summary.responses)}.` : `${name}: no answers.`;
   const periods = h('p', { class: 'muted' }, `${side(change.period, `The last ${days} days`)} ${side(change.baseline, `The ${days} days before`)}`);
   if (change.difference == null) return [empty('No comparison: one of the two periods has no answers.'), periods];
   return [
@@ -325,7 +325,7 @@ function paths(data) {
                 'li',
                 {},
                 h('span', { class: 'steps' }, row.steps.length ? row.steps.join(' → ') : '(no named touchpoint)'),
-                h('span', { class: 'count' }, `${fmt.number(row.answers)} answers · ${fmt.share(row.share)}`),
+                h('span', { class: 'count' }, `${fmt.answers(row.answers)} · ${fmt.share(row.share)}`),
                 charts.shareBar(row.share, className),
               ),
             ),

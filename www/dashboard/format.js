@@ -20,6 +20,9 @@ export const signedScore = (value) => (value == null ? '–' : withMinus(signedW
 /** A count: "1,234". */
 export const number = (value) => count.format(value);
 
+/** "1 answer", "1,234 answers". */
+export const answers = (value) => `${count.format(value)} ${value === 1 ? 'answer' : 'answers'}`;
+
 /** A share from 0 to 1 as a percentage: "54%". */
 export const share = (value) => percent.format(value);
 

@@ -20,13 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 struct KeyHolder {
     /// The site's public key, for the `{site}` of the report paths.
-    #[schema(example = "demo")]
     site: String,
     /// The site's name, as its operator gave it.
-    #[schema(example = "Demo shop")]
     name: String,
     /// `read` (reports) or `admin` (reports, survey changes, privacy requests).
-    #[schema(example = "read")]
     scope: &'static str,
 }
 

@@ -203,6 +203,7 @@ async fn the_dashboard_is_served_under_a_strict_content_security_policy() {
 fn the_dashboard_fetches_nothing_from_another_origin() {
     let folder = workspace_root().join("www/dashboard");
     let url = regex::Regex::new(r#"(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}"#).unwrap();
+    let scripts = regex::Regex::new(r"<script\b[^>]*>").unwrap();
     let mut total = 0;
     for entry in std::fs::read_dir(&folder).unwrap() {
         let path = entry.unwrap().path();
@@ -231,7 +232,6 @@ fn the_dashboard_fetches_nothing_from_another_origin() {
             .extension()
             .is_some_and(|extension| extension == "html")
         {
-            let scripts = regex::Regex::new(r"<script\b[^>]*>").unwrap();
             for script in scripts.find_iter(&text) {
                 assert!(
                     script.as_str().contains(" src="),
@@ -336,7 +336,7 @@ async fn dashboard_on(browser: &Client, driver: &ChromeDriver, database: &TestDa
         address: collector.address.clone(),
         key: api_key.clone(),
     };
-    let expected = api.expected(&zone, 30, "day").await;
+    let expected = api.expected(&zone, 30, "day", None).await;
     check_page(&page, &expected, hostile);
 
     if database.backend != "sqlite" {
@@ -345,22 +345,20 @@ async fn dashboard_on(browser: &Client, driver: &ChromeDriver, database: &TestDa
     screenshots(browser, driver).await;
     keyboard_reaches_every_control(browser).await;
 
+    // One survey of the two: the hostile answer was the only one to `checkout`, a sample of
+    // one, which the page flags.
+    select(browser, "#survey", "checkout").await;
+    let expected = api.expected(&zone, 30, "day", Some("checkout")).await;
+    let page = wait_for_page(browser, |page| page["nps"] == "\u{2212}100").await;
+    assert_eq!(page["small_sample"], true);
+    check_page(&page, &expected, hostile);
+    select(browser, "#survey", "").await;
+    wait_for_page(browser, |page| page["nps"] != "\u{2212}100").await;
+
     // Another period and bucket: the trend follows, still equal to the API's.
-    browser
-        .find(Locator::Css("#period"))
-        .await
-        .unwrap()
-        .select_by_value("90")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#bucket"))
-        .await
-        .unwrap()
-        .select_by_value("week")
-        .await
-        .unwrap();
-    let expected = api.expected(&zone, 90, "week").await;
+    select(browser, "#period", "90").await;
+    select(browser, "#bucket", "week").await;
+    let expected = api.expected(&zone, 90, "week", None).await;
     let weeks = expected.trend["points"].as_array().unwrap().len();
     let page = wait_for_page(browser, |page| {
         page["trend_rows"].as_array().map(Vec::len) == Some(weeks)
@@ -392,13 +390,7 @@ async fn dashboard_on(browser: &Client, driver: &ChromeDriver, database: &TestDa
     sign_in(browser, &api_key).await;
     wait_for_state(browser, "ready").await;
     collector.kill();
-    browser
-        .find(Locator::Css("#period"))
-        .await
-        .unwrap()
-        .select_by_value("365")
-        .await
-        .unwrap();
+    select(browser, "#period", "365").await;
     wait_for_state(browser, "error").await;
     let notice = text_of(browser, "#notice-text").await;
     assert!(notice.contains("network error"), "{notice}");
@@ -447,7 +439,7 @@ async fn answer_with_a_journey(collector: &Collector, comment: &str) {
         page("page_view", now - 40_000),
         page("support_contact", now - 30_000),
         { "type": "response", "id": event_id(), "at": now - 1_000, "score": 2,
-          "comment": comment, "device": "desktop" },
+          "comment": comment, "device": "desktop", "survey": "checkout" },
     ]});
     let response = reqwest::Client::new()
         .post(format!("{}/v1/collect", collector.address))
@@ -458,6 +450,17 @@ async fn answer_with_a_journey(collector: &Collector, comment: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+/// Chooses the option `value` of the `<select>` at `selector`, as a click would.
+async fn select(browser: &Client, selector: &str, value: &str) {
+    browser
+        .find(Locator::Css(selector))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
 }
 
 async fn sign_in(browser: &Client, key: &str) {
@@ -509,6 +512,7 @@ return {
   title: document.title,
   nps: text('#overview [data-field=nps]'),
   interval: text('#overview [data-field=interval]'),
+  small_sample: document.querySelector('#overview [data-field=small-sample]') !== null,
   responses: text('#overview [data-field=responses]'),
   split: [...document.querySelectorAll('#overview .legend li')].map((item) => item.textContent),
   split_bars: document.querySelectorAll('#overview svg.split rect').length,
@@ -577,7 +581,7 @@ struct Expected {
 }
 
 impl Reports {
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> reqwest::Response {
         let url = reqwest::Url::parse_with_params(
             &format!("{}/v1/sites/demo/{path}", self.address),
             query,
@@ -591,15 +595,21 @@ impl Reports {
             .expect("querying the collector")
     }
 
-    async fn json(&self, path: &str, query: &[(&str, &str)]) -> Value {
+    async fn json(&self, path: &str, query: &[(&str, String)]) -> Value {
         let response = self.get(path, query).await;
         assert_eq!(response.status(), 200, "{path}");
         response.json().await.unwrap()
     }
 
-    /// The reports for the last `days` whole days in `zone` (today included), as the page is
-    /// meant to ask for them — worked out here independently of the page's code.
-    async fn expected(&self, zone: &str, days: i64, bucket: &str) -> Expected {
+    /// The reports for the last `days` whole days in `zone` (today included), of one survey or
+    /// all, as the page is meant to ask for them — worked out here independently of its code.
+    async fn expected(
+        &self,
+        zone: &str,
+        days: i64,
+        bucket: &str,
+        survey: Option<&str>,
+    ) -> Expected {
         let today = jiff::Timestamp::now().in_tz(zone).unwrap().date();
         let date = |offset: i64| {
             today
@@ -607,53 +617,60 @@ impl Reports {
                 .unwrap()
                 .to_string()
         };
-        let (from, to) = (date(1 - days), date(0));
+        let scoped = |query: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+            let mut query = query.to_vec();
+            query.extend(survey.map(|survey| ("survey", survey.to_owned())));
+            query
+        };
         let trend = self
             .json(
                 "nps/trend",
-                &[
-                    ("from", &from),
-                    ("to", &to),
-                    ("bucket", bucket),
-                    ("tz", zone),
-                ],
+                &scoped(&[
+                    ("from", date(1 - days)),
+                    ("to", date(0)),
+                    ("bucket", bucket.to_owned()),
+                    ("tz", zone.to_owned()),
+                ]),
             )
             .await;
-        let (base_from, base_to) = (date(1 - 2 * days), date(-days));
         let before = self
             .json(
                 "nps/trend",
-                &[
-                    ("from", &base_from),
-                    ("to", &base_to),
-                    ("bucket", "month"),
-                    ("tz", zone),
-                ],
+                &scoped(&[
+                    ("from", date(1 - 2 * days)),
+                    ("to", date(-days)),
+                    ("bucket", "month".to_owned()),
+                    ("tz", zone.to_owned()),
+                ]),
             )
             .await;
         let start = trend["from"].as_str().unwrap().to_owned();
         let end = trend["to"].as_str().unwrap().to_owned();
         // The collector's midnights in the zone: Kolkata is 5:30 ahead of UTC.
         assert!(start.ends_with("T00:00:00+05:30"), "{start}");
-        let period = [("from", start.as_str()), ("to", end.as_str())];
+        let period = [("from", start), ("to", end)];
+        let with_period = |more: &[(&'static str, String)]| {
+            let mut query = period.to_vec();
+            query.extend_from_slice(more);
+            scoped(&query)
+        };
         let comparison = self
             .json(
                 "nps/compare",
-                &[
-                    period[0],
-                    period[1],
-                    ("baseline_from", before["from"].as_str().unwrap()),
-                    ("baseline_to", before["to"].as_str().unwrap()),
-                ],
+                &with_period(&[
+                    ("baseline_from", before["from"].as_str().unwrap().to_owned()),
+                    ("baseline_to", before["to"].as_str().unwrap().to_owned()),
+                ]),
             )
             .await;
-        let drivers = self.json("drivers", &period).await;
+        let drivers = self.json("drivers", &with_period(&[])).await;
         let paths = self
-            .json("paths", &[period[0], period[1], ("top", "5")])
+            .json("paths", &with_period(&[("top", "5".to_owned())]))
             .await;
         let responses = self
-            .json("responses", &[period[0], period[1], ("limit", "200")])
+            .json("responses", &with_period(&[("limit", "200".to_owned())]))
             .await;
+        let revenue = self.get("nps/revenue", &with_period(&[])).await;
         let revenue = self.get("nps/revenue", &period).await;
         let revenue = match revenue.status().as_u16() {
             404 => None,
@@ -684,6 +701,7 @@ fn check_page(page: &Value, expected: &Expected, hostile: &str) {
         ))
     );
     let responses = period["responses"].as_u64().unwrap();
+    assert_eq!(page["small_sample"], period["small_sample"]);
     assert!(
         page["responses"]
             .as_str()
@@ -825,7 +843,6 @@ fn check_page(page: &Value, expected: &Expected, hostile: &str) {
                 ])
             })
             .collect();
-        assert!(!rows.is_empty(), "{category}");
         assert_eq!(shown, &json!(rows), "{category}");
     }
 
@@ -1152,7 +1169,7 @@ async fn keyboard_reaches_every_control(browser: &Client) {
         .filter(|id| !id.is_empty())
         .collect();
     assert!(
-        controls.starts_with(&["sign-out", "period", "bucket", "tz"]),
+        controls.starts_with(&["sign-out", "period", "bucket", "survey", "tz"]),
         "{reached:?}"
     );
 }

@@ -17,6 +17,7 @@ mod collect;
 mod dashboard;
 mod demo;
 mod faults;
+mod migrations;
 mod openapi;
 mod ops;
 mod privacy;

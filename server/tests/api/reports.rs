@@ -848,13 +848,20 @@ async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
             landing,
             identify("cus_1", at - 2000),
             page("https://shop.example/pricing", at - 1000),
+            touchpoint("pricing_viewed", at - 900),
             answer(10, at, "mobile", "fr", "nps"),
         ],
         vec![
             page("https://shop.example/support", at - 1000),
+            touchpoint("support_contact", at - 900),
+            touchpoint("support_contact", at - 800),
             answer(2, at, "desktop", "en", "nps"),
         ],
-        vec![old_landing, bare],
+        vec![
+            old_landing,
+            touchpoint("support_contact", at - 40 * DAY + 1000),
+            bare,
+        ],
         vec![answer(8, at, "mobile", "en", "checkout")],
     ])
     .await;
@@ -921,6 +928,15 @@ async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
             (Some("https://shop.example/support".into()), 1)
         ],
         "the last page before the answer"
+    );
+    assert_eq!(
+        segments("by=touchpoint").await,
+        named(&[("pricing_viewed", 1), ("support_contact", 1)]),
+        "each respondent once per touchpoint reached within 30 days"
+    );
+    assert_eq!(
+        segments("by=touchpoint&window_days=60").await,
+        named(&[("support_contact", 2), ("pricing_viewed", 1)])
     );
     assert_eq!(
         segments("by=utm_source").await,

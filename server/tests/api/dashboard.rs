@@ -671,7 +671,6 @@ impl Reports {
             .json("responses", &with_period(&[("limit", "200".to_owned())]))
             .await;
         let revenue = self.get("nps/revenue", &with_period(&[])).await;
-        let revenue = self.get("nps/revenue", &period).await;
         let revenue = match revenue.status().as_u16() {
             404 => None,
             200 => Some(revenue.json().await.unwrap()),

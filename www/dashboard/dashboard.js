@@ -56,10 +56,12 @@ function fillTimeZones() {
 async function signIn(key) {
   document.body.dataset.state = 'signing-in';
   $('sign-in-error').textContent = '';
+  $('opening').hidden = !$('sign-in').hidden;
   const api = new Api(key);
   try {
     state.holder = await api.whoami();
   } catch (error) {
+    $('opening').hidden = true;
     sessionStorage.removeItem(KEY);
     showSignIn(
       error instanceof ApiError && error.status === 401
@@ -69,6 +71,7 @@ async function signIn(key) {
     return;
   }
   sessionStorage.setItem(KEY, key);
+  $('opening').hidden = true;
   state.api = api;
   $('key').value = '';
   $('sign-in').hidden = true;

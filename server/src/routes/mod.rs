@@ -13,6 +13,7 @@ pub mod responses;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
+pub mod whoami;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);
+    whoami::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);
 }

@@ -10,6 +10,7 @@
 
 use super::{
     accounts, assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend,
+    whoami,
 };
 use crate::error::ErrorBody;
 use actix_web::http::header;
@@ -43,6 +44,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         responses::responses,
         responses::responses_csv,
         segments::segments,
+        whoami::whoami,
         privacy::export,
         privacy::erase,
         surveys::surveys,

@@ -816,6 +816,10 @@ pub trait Store: Send + Sync + 'static {
         key_hash: &KeyHash,
     ) -> Result<Option<Authorized>, StoreError>;
 
+    /// The site and scope of the unrevoked API key whose hash is `key_hash`, if any: a key
+    /// belongs to exactly one site, so the key alone names it (`GET /v1/whoami`).
+    async fn key_holder(&self, key_hash: &KeyHash) -> Result<Option<Authorized>, StoreError>;
+
     /// Every event held about `subject`, oldest first: all of the visitor's events, or all
     /// events of every visitor identified as the customer — except identify events naming
     /// other customers (a shared browser), which are theirs, not this customer's.

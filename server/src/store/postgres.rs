@@ -218,6 +218,23 @@ impl Store for PostgresStore {
             .map(|site| Authorized { site, scope }))
     }
 
+    async fn key_holder(&self, key_hash: &KeyHash) -> Result<Option<Authorized>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sites.id, sites.key, sites.name, api_keys.scope FROM sites \
+             JOIN api_keys ON api_keys.site_id = sites.id \
+             WHERE api_keys.key_hash = $1 AND api_keys.revoked_at IS NULL",
+        )
+        .bind(key_hash.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let scope = stored_scope(row.get("scope"))?;
+        Ok(self
+            .site_where(Some(row))
+            .await?
+            .map(|site| Authorized { site, scope }))
+    }
+
     async fn held_events(
         &self,
         site: &Site,

@@ -14,6 +14,7 @@ mod process;
 mod browser;
 mod cli;
 mod collect;
+mod dashboard;
 mod demo;
 mod faults;
 mod migrations;

@@ -34,6 +34,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/sites/{site}/responses"),
     ("get", "/v1/sites/{site}/responses.csv"),
     ("get", "/v1/sites/{site}/segments"),
+    ("get", "/v1/whoami"),
     ("post", "/v1/sites/{site}/privacy/export"),
     ("post", "/v1/sites/{site}/privacy/erase"),
     ("get", "/v1/sites/{site}/surveys"),

@@ -31,3 +31,7 @@ ALTER INDEX nps_rollup_new_pkey RENAME TO nps_rollup_pkey;
 
 -- Site-wide reports add the surveys up quarter hour by quarter hour.
 CREATE INDEX nps_rollup_by_quarter_hour ON nps_rollup (site_id, quarter_hour);
+
+-- The rebuilt table has no statistics until autovacuum gets to it; without them the planner
+-- guesses one row and picks nested loops for the trend.
+ANALYZE nps_rollup;

@@ -404,19 +404,29 @@ impl Store for PostgresStore {
         scope: AnswerScope<'_>,
         slots: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT quarter_hour, promoters, passives, detractors FROM nps_rollup \
-             WHERE site_id = $1 AND quarter_hour >= $2 AND quarter_hour < $3 AND ($4::TEXT IS NULL OR survey = $4)",
-        )
-        .bind(scope.site.id)
-        .bind(slots.from)
-        .bind(slots.to)
-        .bind(scope.survey())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get(0), rollup_tally(row.get(1), row.get(2), row.get(3))))
+        // Four arrays in one row rather than a row per quarter hour: a year is 35,040 of them,
+        // and decoding that many rows one by one cost several times the query itself.
+        let (slots, promoters, passives, detractors): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) =
+            sqlx::query_as(
+                "SELECT COALESCE(array_agg(quarter_hour), '{}'), COALESCE(array_agg(promoters), '{}'), \
+                        COALESCE(array_agg(passives), '{}'), COALESCE(array_agg(detractors), '{}') \
+                 FROM nps_rollup \
+                 WHERE site_id = $1 AND quarter_hour >= $2 AND quarter_hour < $3 AND ($4::TEXT IS NULL OR survey = $4)",
+            )
+            .bind(scope.site.id)
+            .bind(slots.from)
+            .bind(slots.to)
+            .bind(scope.survey())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(slots
+            .into_iter()
+            .zip(promoters)
+            .zip(passives)
+            .zip(detractors)
+            .map(|(((slot, promoters), passives), detractors)| {
+                (slot, rollup_tally(promoters, passives, detractors))
+            })
             .collect())
     }
 

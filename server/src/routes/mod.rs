@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per group; each owns its DTOs and handlers and registers itself
 //! through a `configure` function.
 
+pub mod accounts;
 pub mod assets;
 pub mod collect;
 pub mod imports;
@@ -14,6 +15,7 @@ pub mod revenue;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
+pub mod whoami;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -30,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    accounts::configure(cfg);
     trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
@@ -39,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);
+    whoami::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);
 }

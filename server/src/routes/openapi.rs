@@ -9,8 +9,8 @@
 //! of served routes and request every operation it documents.
 
 use super::{
-    assets, collect, imports, journey, nps, ops, privacy, responses, revenue, segments, surveys,
-    trend,
+    accounts, assets, collect, imports, journey, nps, ops, privacy, responses, revenue, segments,
+    surveys, trend, whoami,
 };
 use crate::error::ErrorBody;
 use actix_web::http::header;
@@ -37,6 +37,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::preflight,
         nps::nps,
         nps::compare,
+        accounts::accounts,
         trend::trend,
         journey::touchpoints,
         journey::drivers,
@@ -47,6 +48,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         revenue::revenue_report,
         imports::import_responses,
         revenue::import_revenue,
+        whoami::whoami,
         privacy::export,
         privacy::erase,
         surveys::surveys,

@@ -482,6 +482,25 @@ async fn trait_columns_feed_the_segments_by_trait(app: TestApp) {
         "{plans}"
     );
 
+    // The account report sees them too: Acme's two people make one voice, (10 + 9) / 2.
+    let accounts = body_of(
+        app.get_with_key(&format!("/v1/sites/{}/nps/accounts", app.site))
+            .await,
+        200,
+    )
+    .await;
+    let acme = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|account| account["account"] == "Acme")
+        .unwrap_or_else(|| panic!("{accounts}"));
+    assert_eq!(
+        (&acme["respondents"], &acme["mean_score"]),
+        (&json!(2), &json!(9.5))
+    );
+    assert_eq!(accounts["total_accounts"], 2);
+
     // A mistyped parameter is refused rather than ignored.
     for query in [
         "?scroe=Score",

@@ -3,8 +3,7 @@
 //! never to the client.
 
 use crate::api_key::KeyScope;
-use crate::import::MAX_PROBLEMS;
-use crate::import::{ImportError, Problem, Problems};
+use crate::import::{ImportError, MAX_PROBLEMS, Problem, Problems};
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 use actix_web::dev::ServiceResponse;
@@ -208,6 +207,9 @@ pub struct ErrorBody<'a> {
     /// With `invalid_import`: how many problems were found in all.
     #[serde(skip_serializing_if = "Option::is_none")]
     problem_count: Option<usize>,
+    /// With `currency_required`: the currencies to choose from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currencies: Option<&'a [String]>,
 }
 
 /// Written by hand so that `code` enumerates [`ApiError::ALL_CODES`].
@@ -245,6 +247,14 @@ impl utoipa::PartialSchema for ErrorBody<'_> {
             .required("message")
             .property("problems", problems)
             .property("problem_count", problem_count)
+            .property(
+                "currencies",
+                ArrayBuilder::new()
+                    .items(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(
+                        "Only with `currency_required`: the site's currencies, ISO 4217 codes.",
+                    )),
+            )
             .description(Some("The body of every error response."))
             .into()
     }
@@ -283,6 +293,7 @@ pub fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
                     message: reason,
                     problems: None,
                     problem_count: None,
+                    currencies: None,
                 })
             }
         };
@@ -348,6 +359,10 @@ impl ResponseError for ApiError {
             message: &self.to_string(),
             problems: problems.map(Problems::listed),
             problem_count: problems.map(Problems::count),
+            currencies: match self {
+                ApiError::CurrencyRequired(currencies) => Some(currencies),
+                _ => None,
+            },
         })
     }
 }

@@ -219,6 +219,7 @@ async fn the_report_adds_up_a_data_set_computed_by_hand(app: TestApp) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 400);
     assert_eq!(body["code"], "currency_required");
+    assert_eq!(body["currencies"], json!(["EUR", "JPY"]));
     assert!(
         body["message"].as_str().unwrap().contains("EUR, JPY"),
         "{body}"

@@ -5,13 +5,15 @@
 //! `(Σ revenue of promoters − Σ revenue of detractors) / Σ revenue of all × 100`. A company
 //! whose few large customers are detractors sees it here while its plain NPS looks fine.
 //! Amounts are whole minor units of one currency (cents); sums are 128-bit, so nothing
-//! overflows and nothing is rounded before the final division.
+//! overflows and nothing is rounded. The score and its interval are those of
+//! [`WeightedTally`] with each customer's revenue as their weight.
 
 use crate::score::Category;
-use crate::tally::Tally;
+use crate::tally::{Interval, Tally};
+use crate::weighted::WeightedTally;
 
 /// Customers and their revenue by NPS category, in minor units of one currency.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RevenueTally {
     /// How many customers are in each category (each once, by the answer that counts).
     pub customers: Tally,
@@ -21,6 +23,8 @@ pub struct RevenueTally {
     pub passives: u128,
     /// The detractors' revenue.
     pub detractors: u128,
+    /// The customers weighted by their revenue, for the score and its interval.
+    weighted: WeightedTally,
 }
 
 impl RevenueTally {
@@ -30,6 +34,9 @@ impl RevenueTally {
     pub fn record(&mut self, category: Category, net_minor: i64) {
         self.customers.record(category);
         let revenue = u128::try_from(net_minor).unwrap_or(0);
+        self.weighted
+            .record(category, revenue as f64)
+            .expect("a revenue is a finite weight of at least zero");
         match category {
             Category::Promoter => self.promoters += revenue,
             Category::Passive => self.passives += revenue,
@@ -50,11 +57,19 @@ impl RevenueTally {
     /// `(promoters' revenue − detractors' revenue) / all revenue × 100`, from −100 to 100;
     /// `None` when the customers counted have no revenue.
     pub fn weighted_nps(&self) -> Option<f64> {
-        let total = self.total();
-        (total > 0).then(|| {
-            let difference = self.promoters as f64 - self.detractors as f64;
-            (100.0 * difference / total as f64).clamp(-100.0, 100.0)
-        })
+        self.weighted.nps()
+    }
+
+    /// The 95% interval of [`Self::weighted_nps`] (see [`WeightedTally`]); `None` without
+    /// revenue.
+    pub fn weighted_interval(&self) -> Option<Interval> {
+        self.weighted.interval()
+    }
+
+    /// Whether the revenue is held by too few customers for the interval to be trusted: fewer
+    /// than 30 effective customers, however many answered (one whale is one voice).
+    pub fn is_small_sample(&self) -> bool {
+        self.weighted.is_small_sample()
     }
 
     /// The promoters' share of all revenue, from 0 to 1; `None` without revenue.
@@ -105,6 +120,22 @@ mod tests {
         assert!(close(tally.customers.nps().unwrap(), 80.0));
         assert!(close(tally.weighted_nps().unwrap(), -50.0));
         assert!(close(tally.promoter_share().unwrap(), 0.25));
+    }
+
+    #[test]
+    fn one_whale_makes_a_small_sample_however_many_answered() {
+        // 99 promoters paying 1 each and a detractor paying 9,900: 100 customers, but the
+        // revenue rests on about one (Kish: 9,999² / (99 + 9,900²) ≈ 1.02), and the weighted
+        // score is (99 − 9,900) / 9,999 × 100 = −98.02.
+        let mut customers = vec![(10, 1); 99];
+        customers.push((0, 9_900));
+        let tally = tally(&customers);
+        assert!(!tally.customers.is_small_sample());
+        assert!(tally.is_small_sample());
+        let weighted = tally.weighted_nps().unwrap();
+        assert!(close(weighted, (99.0 - 9_900.0) / 9_999.0 * 100.0));
+        let interval = tally.weighted_interval().unwrap();
+        assert!(interval.low <= weighted && weighted <= interval.high);
     }
 
     #[test]

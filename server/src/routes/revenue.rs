@@ -25,7 +25,7 @@ use crate::store::{AnswerScope, Store};
 use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
 use serde::{Deserialize, Serialize};
-use touchstone_shared::{Currency, RevenueTally};
+use touchstone_shared::{Currency, Interval, RevenueTally};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 /// Registers the revenue import and report.
@@ -141,6 +141,12 @@ struct RevenueReport {
     /// `(promoters' revenue − detractors' revenue) / total revenue × 100`, −100 to 100; null
     /// without revenue.
     revenue_weighted_nps: Option<f64>,
+    /// The 95% interval of `revenue_weighted_nps` (each customer weighted by their revenue:
+    /// a ratio-estimator interval); null without revenue.
+    revenue_weighted_confidence_interval: Option<Interval>,
+    /// Fewer than 30 effective customers (Kish: `(Σ revenue)² / Σ revenue²`) hold the revenue:
+    /// read the interval as optimistic.
+    revenue_weighted_small_sample: bool,
     /// The detractors' revenue.
     revenue_at_risk: String,
     /// The promoters' share of the revenue, 0 to 1; null without revenue.
@@ -262,6 +268,8 @@ async fn revenue_report(
             total: amount(tally.total()),
         },
         revenue_weighted_nps: tally.weighted_nps(),
+        revenue_weighted_confidence_interval: tally.weighted_interval(),
+        revenue_weighted_small_sample: tally.is_small_sample(),
         revenue_at_risk: amount(tally.at_risk()),
         promoter_revenue_share: tally.promoter_share(),
     }))

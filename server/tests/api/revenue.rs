@@ -160,6 +160,20 @@ async fn the_report_adds_up_a_data_set_computed_by_hand(app: TestApp) {
     assert!((weighted - 9595.0 / 20595.0 * 100.0).abs() < 1e-9, "{june}");
     assert!((weighted - 46.5890).abs() < 1e-3);
     assert!((share - 13595.0 / 20595.0).abs() < 1e-12, "{june}");
+    // Its interval, each customer weighted by revenue (cents): with m = 0.465890,
+    // Σ w²(x − m)² = (12345² + 1250²)(1 − m)² + 3000² m² + 4000² (1 + m)² (Dan weighs 0);
+    // divided by 20595² and rooted, times 1.959964: a margin of 85.256 points, so
+    // −38.667 to 100 (clipped). Kish: 20595² / Σ w² = 2.37 effective customers: small.
+    let interval = june["revenue_weighted_confidence_interval"].clone();
+    assert!(
+        (interval["low"].as_f64().unwrap() + 38.667_032).abs() < 1e-5,
+        "{june}"
+    );
+    assert_eq!(interval["high"], 100.0);
+    assert_eq!(
+        june["revenue_weighted_small_sample"], true,
+        "five customers, two of them most of the money"
+    );
     assert_eq!(
         june,
         json!({
@@ -168,6 +182,8 @@ async fn the_report_adds_up_a_data_set_computed_by_hand(app: TestApp) {
             "customers": { "promoters": 2, "passives": 1, "detractors": 2, "total": 5 },
             "revenue": { "promoters": "135.95", "passives": "30.00", "detractors": "40.00", "total": "205.95" },
             "revenue_weighted_nps": weighted,
+            "revenue_weighted_confidence_interval": interval,
+            "revenue_weighted_small_sample": true,
             "revenue_at_risk": "40.00",
             "promoter_revenue_share": share,
         })
@@ -248,6 +264,8 @@ async fn a_site_with_one_currency_or_none_needs_no_currency_parameter(app: TestA
             "customers": { "promoters": 0, "passives": 0, "detractors": 0, "total": 0 },
             "revenue": { "promoters": "0", "passives": "0", "detractors": "0", "total": "0" },
             "revenue_weighted_nps": null,
+            "revenue_weighted_confidence_interval": null,
+            "revenue_weighted_small_sample": true,
             "revenue_at_risk": "0",
             "promoter_revenue_share": null,
         })

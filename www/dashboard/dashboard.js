@@ -370,6 +370,13 @@ function revenue(data, width) {
       'dl',
       { class: 'figures' },
       figure('Revenue-weighted NPS', fmt.score(report.revenue_weighted_nps), 'revenue-weighted-nps'),
+      report.revenue_weighted_confidence_interval &&
+        figure(
+          'Its 95% CI',
+          `${fmt.score(report.revenue_weighted_confidence_interval.low)} to ${fmt.score(report.revenue_weighted_confidence_interval.high)}` +
+            (report.revenue_weighted_small_sample ? ' (few customers hold most of the revenue: read it as optimistic)' : ''),
+          'revenue-weighted-interval',
+        ),
       figure('Revenue at risk (detractors)', fmt.money(report.revenue_at_risk, report.currency), 'revenue-at-risk'),
       figure("Promoters' share of revenue", report.promoter_revenue_share == null ? '–' : fmt.share(report.promoter_revenue_share), 'promoter-share'),
       figure('Revenue counted', `${fmt.money(report.revenue.total, report.currency)} from ${fmt.number(report.customers.total)} customers`, 'revenue-total'),

@@ -873,6 +873,21 @@ fn check_page(page: &Value, expected: &Expected, hostile: &str) {
                 figures["revenue-weighted-nps"],
                 json!(score(&report["revenue_weighted_nps"]))
             );
+            let interval = &report["revenue_weighted_confidence_interval"];
+            let shown = figures["revenue-weighted-interval"].as_str().unwrap();
+            assert!(
+                shown.starts_with(&format!(
+                    "{} to {}",
+                    score(&interval["low"]),
+                    score(&interval["high"])
+                )),
+                "{shown} for {interval}"
+            );
+            assert_eq!(
+                shown.contains("read it as optimistic"),
+                report["revenue_weighted_small_sample"] == true,
+                "{shown}"
+            );
             assert_eq!(
                 digits(figures["revenue-at-risk"].as_str().unwrap()),
                 digits(report["revenue_at_risk"].as_str().unwrap())

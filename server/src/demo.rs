@@ -8,7 +8,8 @@
 //! scores improve a little over the period, so the reports and the trend have a story to tell.
 //!
 //! A completed checkout makes the visitor a customer: the shop identifies them (`identify`, with
-//! their plan: starter, pro or business) and bills them monthly in EUR from then on, 19, 49 or
+//! their plan: starter, pro or business; business customers also with their company's `account`
+//! and `seats`, for the account report) and bills them monthly in EUR from then on, 19, 49 or
 //! 199 euros by plan. Business customers, who pay the most, are the least happy (a rough
 //! onboarding), so the revenue-weighted NPS is well below the customers' plain NPS. Happier
 //! customers stay and upgrade, unhappy ones leave: a detractor is far likelier to cancel after
@@ -57,6 +58,20 @@ const DEVICES: [(DeviceClass, u32); 3] = [
     (DeviceClass::Mobile, 55),
     (DeviceClass::Tablet, 10),
     (DeviceClass::Desktop, 35),
+];
+
+/// The companies business customers work for, with their seats: the demo's B2B accounts (the
+/// account report, `/nps/accounts?weight=seats`). Taken in turn, not drawn, so adding them
+/// changed no other number of the demo.
+const ACCOUNTS: [(&str, &str); 8] = [
+    ("Acme Corp", "250"),
+    ("Globex", "120"),
+    ("Initech", "45"),
+    ("Umbrella", "600"),
+    ("Hooli", "80"),
+    ("Wonka Industries", "300"),
+    ("Soylent", "150"),
+    ("Tyrell", "400"),
 ];
 
 /// The plans customers choose, by weight, with their monthly price in euro cents.
@@ -352,21 +367,29 @@ impl Visits {
         }
     }
 
-    /// The shop identifies the visitor who just checked out as a new customer, with their plan.
+    /// The shop identifies the visitor who just checked out as a new customer, with their plan
+    /// and, on the business plan, their company's account and seats.
     fn become_customer(&mut self, walk: &mut Walk) -> NewCustomer {
         self.customers += 1;
         let (plan, price) = self.pick(&PLANS);
         let id = format!("cus_{:04x}{:06}", self.id_prefix >> 48, self.customers);
         let customer = CustomerId::parse(&id).expect("the demo's customer ids are valid");
-        let traits = BTreeMap::from([(
-            TraitName::parse("plan").expect("a valid trait name"),
-            TraitValue::parse(plan).expect("a valid trait value"),
-        )]);
+        let trait_pair = |name: &str, value: &str| {
+            (
+                TraitName::parse(name).expect("a valid trait name"),
+                TraitValue::parse(value).expect("a valid trait value"),
+            )
+        };
+        let mut traits = BTreeMap::from([trait_pair("plan", plan)]);
+        if plan == "business" {
+            let (account, seats) = ACCOUNTS[self.customers as usize % ACCOUNTS.len()];
+            traits.extend([trait_pair("account", account), trait_pair("seats", seats)]);
+        }
         walk.events.push(Event::Identify {
             id: EventId(self.next_uuid()),
             at: event_time(walk.at),
             customer: customer.clone(),
-            traits: Traits::try_from(traits).expect("one trait"),
+            traits: Traits::try_from(traits).expect("three traits at most"),
         });
         NewCustomer {
             id: customer,
@@ -702,7 +725,13 @@ mod tests {
                 Event::Identify {
                     customer, traits, ..
                 } => {
-                    assert_eq!(traits.iter().count(), 1, "the plan");
+                    let plan = traits.iter().find(|(name, _)| name.as_str() == "plan");
+                    let business = plan.is_some_and(|(_, plan)| plan.as_str() == "business");
+                    assert_eq!(
+                        traits.iter().count(),
+                        if business { 3 } else { 1 },
+                        "the plan, and a business customer's account and seats"
+                    );
                     Some(customer.clone())
                 }
                 _ => None,
@@ -752,7 +781,7 @@ mod tests {
                     customer, traits, ..
                 } => traits
                     .iter()
-                    .next()
+                    .find(|(name, _)| name.as_str() == "plan")
                     .map(|(_, plan)| (customer, plan.as_str().to_owned())),
                 _ => None,
             })

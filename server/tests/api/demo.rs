@@ -99,6 +99,19 @@ async fn seeding_is_repeatable_and_keeps_the_rollups_equal_to_the_raw_rows(app: 
     );
     assert!(revenue["revenue_weighted_nps"].is_f64(), "{revenue}");
 
+    // Business customers belong to companies with seats: the account report has accounts.
+    let accounts: serde_json::Value = app
+        .get_with_key(&format!("/v1/sites/{}/nps/accounts?weight=seats", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        accounts["summary"]["accounts"].as_u64().unwrap() >= 2,
+        "{accounts}"
+    );
+    assert_eq!(accounts["summary"]["accounts_without_weight"], 0);
+
     let report = app.nps("").await;
     assert_eq!(report["responses"], first.answers);
     let touchpoints: serde_json::Value = app

@@ -11,6 +11,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use touchstone_server::api_key::{ApiKey, KeyScope};
 use touchstone_server::demo::{self, DemoSettings};
+use touchstone_server::import::responses::{self as answers, AnswerImport, ColumnMap};
+use touchstone_server::import::{self, DateRules, ImportError};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::privacy;
 use touchstone_server::site::{Origin, Site};
@@ -20,7 +22,7 @@ use touchstone_server::survey;
 use touchstone_shared::eligibility::Trigger;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::VisitorId;
-use touchstone_shared::{CustomerId, SiteKey};
+use touchstone_shared::{CustomerId, SiteKey, SurveyId};
 
 /// Touchstone: Net Promoter Score surveys and customer journeys, self-hosted.
 #[derive(Debug, Parser)]
@@ -67,6 +69,9 @@ enum Command {
     /// Export or erase everything held about a visitor or a customer.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Import past answers from another NPS tool, or revenue per customer.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Make up demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -247,6 +252,55 @@ impl SubjectArgs {
     }
 }
 
+/// The largest file the import commands read: ten times what the HTTP API takes, since an
+/// operator's shell has no proxy or request timeout in the way.
+const MAX_CLI_IMPORT_BYTES: u64 = 10 * import::MAX_IMPORT_BYTES as u64;
+
+/// One-off commands, whose flags have no environment twins, like the other one-off commands.
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import past answers from a CSV file another NPS tool exported (Delighted, SurveyMonkey,
+    /// Typeform, Qualtrics…): a customer id or e-mail, a score, a date and perhaps a comment per
+    /// row. All or nothing; importing the same file again stores nothing.
+    Responses {
+        /// The CSV file; `-` reads standard input.
+        file: PathBuf,
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// The survey the answers belong to.
+        #[arg(long, default_value = SurveyId::DEFAULT)]
+        survey: String,
+        /// Which column holds what, when its header is not recognised: `score=COLUMN`,
+        /// `date=COLUMN`, `customer=COLUMN` or `comment=COLUMN`. Repeat for several.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        map: Vec<String>,
+        /// The IANA time zone of dates written without an offset, e.g. Europe/Paris (UTC
+        /// unless given).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import revenue per customer: a CSV file with customer, amount, currency and date columns
+    /// (and optionally id), or a JSON array of such rows for a `.json` file. All or nothing;
+    /// importing the same rows again stores nothing.
+    Revenue {
+        /// The CSV or JSON file; `-` reads CSV from standard input.
+        file: PathBuf,
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// The IANA time zone of dates written without an offset (UTC unless given).
+        #[arg(long)]
+        tz: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// One-off commands: their arguments have no environment twins on purpose, so a variable left
 /// in a shell cannot make the next run seed something else.
 #[derive(Debug, Subcommand)]
@@ -368,10 +422,96 @@ impl Cli {
                         let site = existing_site(store.as_ref(), &args.site).await?;
                         let erased =
                             privacy::erase(store.as_ref(), &site, &args.subject()?).await?;
+                        let revenue = match erased.revenue {
+                            0 => String::new(),
+                            rows => format!(" and {rows} revenue rows"),
+                        };
                         println!(
-                            "Erased {} events ({} answers) of {} visitors from {}.",
+                            "Erased {} events ({} answers) of {} visitors{revenue} from {}.",
                             erased.events, erased.responses, erased.visitors, site.key
                         );
+                        Ok(())
+                    }
+                }
+            }
+            Command::Import(command) => {
+                let store = open(&self.database_url).await?;
+                match command {
+                    ImportCommand::Responses {
+                        file,
+                        site,
+                        survey,
+                        map,
+                        tz,
+                        json,
+                    } => {
+                        let site = existing_site(store.as_ref(), &site).await?;
+                        let mut columns = ColumnMap::default();
+                        for mapping in &map {
+                            columns.set(mapping).map_err(anyhow::Error::msg)?;
+                        }
+                        let settings = AnswerImport {
+                            survey: SurveyId::parse(&survey)?,
+                            columns,
+                            dates: DateRules::in_zone(tz.as_deref()).map_err(anyhow::Error::msg)?,
+                        };
+                        let body = read_import(&file)?;
+                        let receipt = answers::import(store.as_ref(), &site, &body, &settings)
+                            .await
+                            .map_err(|error| import_failure(&file, error))?;
+                        if json {
+                            println!("{}", serde_json::to_string(&receipt)?);
+                        } else {
+                            println!(
+                                "Imported {} answers of {} customers into {} ({}), {} already there; dated {} to {}.",
+                                receipt.imported,
+                                receipt.customers,
+                                receipt.site,
+                                receipt.survey,
+                                receipt.already_present,
+                                receipt.from,
+                                receipt.to
+                            );
+                        }
+                        Ok(())
+                    }
+                    ImportCommand::Revenue {
+                        file,
+                        site,
+                        tz,
+                        json,
+                    } => {
+                        let site = existing_site(store.as_ref(), &site).await?;
+                        let dates =
+                            DateRules::in_zone(tz.as_deref()).map_err(anyhow::Error::msg)?;
+                        let body = read_import(&file)?;
+                        let is_json = file
+                            .extension()
+                            .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
+                        let entries = if is_json {
+                            import::revenue::from_json(&site, &body, &dates)
+                        } else {
+                            import::revenue::from_csv(&site, &body, &dates)
+                                .map_err(ImportError::Invalid)
+                        }
+                        .map_err(|error| import_failure(&file, error))?;
+                        let receipt = import::revenue::import(store.as_ref(), &site, &entries)
+                            .await
+                            .map_err(|error| import_failure(&file, error))?;
+                        if json {
+                            println!("{}", serde_json::to_string(&receipt)?);
+                        } else {
+                            println!(
+                                "Imported {} revenue rows of {} customers ({}) into {}, {} already there; dated {} to {}.",
+                                receipt.imported,
+                                receipt.customers,
+                                receipt.currencies.join(", "),
+                                receipt.site,
+                                receipt.already_present,
+                                receipt.from,
+                                receipt.to
+                            );
+                        }
                         Ok(())
                     }
                 }
@@ -576,6 +716,51 @@ fn read_surveys(file: &std::path::Path) -> Result<SiteSurveys> {
     survey::from_toml(&text).map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))
 }
 
+/// An import file, or standard input for `-`, at most [`MAX_CLI_IMPORT_BYTES`].
+fn read_import(file: &std::path::Path) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let limit = MAX_CLI_IMPORT_BYTES + 1;
+    if file == std::path::Path::new("-") {
+        std::io::stdin().take(limit).read_to_end(&mut body)?;
+    } else {
+        std::fs::File::open(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .take(limit)
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {}", file.display()))?;
+    }
+    if body.len() as u64 > MAX_CLI_IMPORT_BYTES {
+        anyhow::bail!(
+            "{} is larger than {MAX_CLI_IMPORT_BYTES} bytes: split it into several files",
+            file.display()
+        );
+    }
+    Ok(body)
+}
+
+/// An import that stored nothing, as an error that lists every problem shown.
+fn import_failure(file: &std::path::Path, error: ImportError) -> anyhow::Error {
+    match error {
+        ImportError::Invalid(problems) => {
+            let mut text = format!("{}: {problems}", file.display());
+            for problem in problems.listed() {
+                text.push_str(&format!("\n  {problem}"));
+            }
+            if problems.count() > problems.listed().len() {
+                text.push_str(&format!(
+                    "\n  … and {} more",
+                    problems.count() - problems.listed().len()
+                ));
+            }
+            anyhow::Error::msg(text)
+        }
+        ImportError::MalformedJson(message) => {
+            anyhow::anyhow!("{}: not valid JSON: {message}", file.display())
+        }
+        ImportError::Store(error) => anyhow::Error::new(error).context("storing the import"),
+    }
+}
+
 /// One line per survey: what it asks for, in words.
 fn describe_surveys(surveys: &SiteSurveys) -> String {
     use std::fmt::Write;
@@ -623,13 +808,15 @@ async fn seed_demo(store: &dyn Store, site: &str, settings: &DemoSettings) -> Re
         .await
         .context("storing the demo events")?;
     println!(
-        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there, in {:.1?}.",
+        "Seeded {}: {} visitors over {} days, {} events stored ({} answers), {} already there; {} customers, {} invoices stored; in {:.1?}.",
         site.key,
         seeded.visitors,
         settings.days,
         seeded.stored,
         seeded.answers,
         seeded.already_stored,
+        seeded.customers,
+        seeded.revenue_rows,
         started.elapsed()
     );
     Ok(())

@@ -7,21 +7,32 @@
 //! depends on their journey: needing support lowers scores, a completed checkout raises them, and
 //! scores improve a little over the period, so the reports and the trend have a story to tell.
 //!
+//! A completed checkout makes the visitor a customer: the shop identifies them (`identify`, with
+//! their plan: starter, pro or business; business customers also with their company's `account`
+//! and `seats`, for the account report) and bills them monthly in EUR from then on, 19, 49 or
+//! 199 euros by plan. Business customers, who pay the most, are the least happy (a rough
+//! onboarding), so the revenue-weighted NPS is well below the customers' plain NPS. Happier
+//! customers stay and upgrade, unhappy ones leave: a detractor is far likelier to cancel after
+//! each invoice, a promoter to add seats, so the revenue report shows real money at risk. `answers_only` (the benchmarks' ten million answers) makes no customers
+//! and no revenue.
+//!
 //! Everything is drawn from one xoshiro256++ generator, whose output `rand` documents as
 //! portable: the same settings give the same events, ids included, so seeding twice with the same
 //! seed stores nothing new. Events go to the database in groups of thousands through the same
 //! `store_batches` the collector uses, so the rollups stay equal to the raw rows.
 
 use crate::site::Site;
-use crate::store::{IncomingBatch, Store, StoreError};
+use crate::store::{IncomingBatch, RevenueEntry, Store, StoreError};
 use jiff::Timestamp;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use std::collections::BTreeMap;
 use touchstone_shared::wire::{
-    DeviceClass, Event, EventId, Timestamp as EventTime, Utm, VisitorId,
+    DeviceClass, Event, EventId, Timestamp as EventTime, Traits, Utm, VisitorId,
 };
 use touchstone_shared::{
-    CampaignTag, Category, Comment, Language, PageUrl, Score, SurveyId, TouchpointName,
+    CampaignTag, Category, Comment, Currency, CustomerId, Language, PageUrl, Score, SurveyId,
+    TouchpointName, TraitName, TraitValue,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -48,6 +59,38 @@ const DEVICES: [(DeviceClass, u32); 3] = [
     (DeviceClass::Tablet, 10),
     (DeviceClass::Desktop, 35),
 ];
+
+/// The companies business customers work for, with their seats: the demo's B2B accounts (the
+/// account report, `/nps/accounts?weight=seats`). Taken in turn, not drawn, so adding them
+/// changed no other number of the demo.
+const ACCOUNTS: [(&str, &str); 8] = [
+    ("Acme Corp", "250"),
+    ("Globex", "120"),
+    ("Initech", "45"),
+    ("Umbrella", "600"),
+    ("Hooli", "80"),
+    ("Wonka Industries", "300"),
+    ("Soylent", "150"),
+    ("Tyrell", "400"),
+];
+
+/// The plans customers choose, by weight, with their monthly price in euro cents.
+const PLANS: [((&str, i64), u32); 3] = [
+    (("starter", 1_900), 55),
+    (("pro", 4_900), 35),
+    (("business", 19_900), 10),
+];
+
+/// The chance that a customer cancels after an invoice, by the category of their answer
+/// (`None`: they did not answer).
+fn churn_chance(category: Option<Category>) -> f64 {
+    match category {
+        Some(Category::Promoter) => 0.03,
+        Some(Category::Passive) => 0.12,
+        Some(Category::Detractor) => 0.35,
+        None => 0.10,
+    }
+}
 
 /// How much traffic each UTC hour of the day gets, relative to the others.
 const HOURLY_TRAFFIC: [(i64, u32); 24] = [
@@ -103,6 +146,10 @@ pub struct Seeded {
     pub stored: u64,
     /// Events an earlier run with the same seed had stored already, left as they were.
     pub already_stored: u64,
+    /// Visitors who became customers (identified, and billed).
+    pub customers: u64,
+    /// Revenue rows stored for the first time.
+    pub revenue_rows: u64,
 }
 
 /// Makes up the visits `settings` describe for `site` and stores them.
@@ -115,25 +162,38 @@ pub async fn seed(
     let mut seeded = Seeded::default();
     let mut group = Vec::new();
     let mut group_events = 0;
-    let mut visits = Visits::new(site, settings).peekable();
-    while let Some(batch) = visits.next() {
-        seeded.visitors += 1;
-        seeded.answers += batch
-            .events
-            .iter()
-            .filter(|event| matches!(event, Event::Response { .. }))
-            .count() as u64;
-        group_events += batch.events.len();
-        group.push(batch);
-        if group_events >= GROUP_EVENTS || visits.peek().is_none() {
+    let mut visits = Visits::new(site, settings);
+    loop {
+        let batch = visits.next();
+        let last = batch.is_none();
+        if let Some(batch) = batch {
+            seeded.visitors += 1;
+            seeded.answers += batch
+                .events
+                .iter()
+                .filter(|event| matches!(event, Event::Response { .. }))
+                .count() as u64;
+            group_events += batch.events.len();
+            group.push(batch);
+        }
+        if group_events >= GROUP_EVENTS || (last && !group.is_empty()) {
             for outcome in store.store_batches(&group).await? {
                 seeded.stored += outcome.new;
                 seeded.already_stored += outcome.duplicates;
             }
             group.clear();
             group_events = 0;
+            // The customers' revenue follows their identities into the database.
+            let revenue = visits.take_revenue();
+            if !revenue.is_empty() {
+                seeded.revenue_rows += store.store_revenue(site, &revenue).await?.new;
+            }
+        }
+        if last {
+            break;
         }
     }
+    seeded.customers = visits.customers;
     Ok(seeded)
 }
 
@@ -157,6 +217,10 @@ pub struct Visits {
     /// primary-key index grows at one end.
     id_prefix: u64,
     next_id: u64,
+    /// Customers made up so far.
+    customers: u64,
+    /// The revenue of the customers made up since it was last taken.
+    revenue: Vec<RevenueEntry>,
 }
 
 impl Visits {
@@ -199,7 +263,14 @@ impl Visits {
             today: Vec::new(),
             id_prefix,
             next_id: 0,
+            customers: 0,
+            revenue: Vec::new(),
         }
+    }
+
+    /// The revenue of the customers made up so far, taken out of the generator.
+    pub fn take_revenue(&mut self) -> Vec<RevenueEntry> {
+        std::mem::take(&mut self.revenue)
     }
 
     /// Makes up the visits of the next day, latest first.
@@ -248,6 +319,9 @@ impl Visits {
                 if self.rng.random_bool(0.6) {
                     journey.checkout = true;
                     self.touchpoint(&mut walk, "/shop/pricing.html", "checkout_completed");
+                    if !self.settings.answers_only {
+                        journey.customer = Some(self.become_customer(&mut walk));
+                    }
                 }
             }
         }
@@ -264,9 +338,11 @@ impl Visits {
         if self.settings.answers_only {
             walk.events.clear();
         }
+        let mut category = None;
         if self.settings.answers_only || self.rng.random_bool(0.3) {
             walk.at += self.rng.random_range(5_000..60_000);
             let score = self.score(&journey, progress);
+            category = Some(score.category());
             let comment = self.comment(score.category());
             let language = self.pick(&LANGUAGES);
             let device = self.pick(&DEVICES);
@@ -280,11 +356,74 @@ impl Visits {
                 device: Some(device),
             });
         }
+        if let Some(customer) = journey.customer.take() {
+            self.bill(customer, category);
+        }
         IncomingBatch {
             site_id: self.site_id,
             visitor,
             events: walk.events,
             received_at: walk.at,
+        }
+    }
+
+    /// The shop identifies the visitor who just checked out as a new customer, with their plan
+    /// and, on the business plan, their company's account and seats.
+    fn become_customer(&mut self, walk: &mut Walk) -> NewCustomer {
+        self.customers += 1;
+        let (plan, price) = self.pick(&PLANS);
+        let id = format!("cus_{:04x}{:06}", self.id_prefix >> 48, self.customers);
+        let customer = CustomerId::parse(&id).expect("the demo's customer ids are valid");
+        let trait_pair = |name: &str, value: &str| {
+            (
+                TraitName::parse(name).expect("a valid trait name"),
+                TraitValue::parse(value).expect("a valid trait value"),
+            )
+        };
+        let mut traits = BTreeMap::from([trait_pair("plan", plan)]);
+        if plan == "business" {
+            let (account, seats) = ACCOUNTS[self.customers as usize % ACCOUNTS.len()];
+            traits.extend([trait_pair("account", account), trait_pair("seats", seats)]);
+        }
+        walk.events.push(Event::Identify {
+            id: EventId(self.next_uuid()),
+            at: event_time(walk.at),
+            customer: customer.clone(),
+            traits: Traits::try_from(traits).expect("three traits at most"),
+        });
+        NewCustomer {
+            id: customer,
+            plan,
+            price,
+            since: walk.at,
+        }
+    }
+
+    /// A customer's monthly invoices from their checkout until the end of the period, or until
+    /// they cancel; promoters sometimes add seats, paying half as much again.
+    fn bill(&mut self, customer: NewCustomer, category: Option<Category>) {
+        const MONTH: i64 = 30 * DAY;
+        let euro = Currency::parse("EUR").expect("EUR is a currency");
+        let until = self.settings.until.as_millisecond();
+        let mut price = customer.price;
+        let mut at = customer.since;
+        while at < until {
+            let id = self.next_uuid();
+            self.revenue.push(RevenueEntry {
+                id,
+                reference: None,
+                customer: customer.id.clone(),
+                currency: euro,
+                amount: price,
+                at,
+            });
+            if self.rng.random_bool(churn_chance(category)) {
+                break;
+            }
+            if category == Some(Category::Promoter) && self.rng.random_bool(0.25) {
+                price += price / 2;
+            }
+            at += MONTH;
         }
     }
 
@@ -369,6 +508,11 @@ impl Visits {
         if journey.pricing && !journey.cart {
             mean -= 0.3;
         }
+        // The business plan's onboarding is rough: its customers, who pay the most, are the
+        // least happy, so weighting by revenue pulls the score down (the demo's story).
+        if journey.customer.as_ref().map(|customer| customer.plan) == Some("business") {
+            mean -= 2.4;
+        }
         // A sum of three uniforms is close enough to a normal spread for survey answers.
         let noise: f64 = (0..3).map(|_| self.rng.random_range(-1.0..1.0)).sum();
         let value = (mean + 1.6 * noise).round().clamp(0.0, 10.0) as u8;
@@ -435,6 +579,17 @@ struct Journey {
     cart: bool,
     checkout: bool,
     support: bool,
+    /// Who they became by checking out.
+    customer: Option<NewCustomer>,
+}
+
+/// A visitor who checked out: their id, plan and monthly price in cents, and since when.
+#[derive(Debug)]
+struct NewCustomer {
+    id: CustomerId,
+    plan: &'static str,
+    price: i64,
+    since: i64,
 }
 
 fn event_time(millis: i64) -> EventTime {
@@ -540,11 +695,108 @@ mod tests {
 
     #[test]
     fn answers_only_makes_one_answer_per_visitor() {
-        let visits: Vec<_> = Visits::new(&site(), &settings(5, true)).collect();
+        let mut generator = Visits::new(&site(), &settings(5, true));
+        let visits: Vec<_> = generator.by_ref().collect();
         assert_eq!(visits.len(), 500);
         assert!(
             visits.iter().all(|visit| visit.events.len() == 1
                 && matches!(visit.events[0], Event::Response { .. }))
         );
+        assert!(
+            generator.take_revenue().is_empty(),
+            "no customers, no revenue"
+        );
+    }
+
+    #[test]
+    fn customers_are_identified_and_billed_and_unhappy_ones_leave() {
+        let settings = DemoSettings {
+            visitors: 20_000,
+            days: 180,
+            ..settings(6, false)
+        };
+        let mut generator = Visits::new(&site(), &settings);
+        let visits: Vec<_> = generator.by_ref().collect();
+        let revenue = generator.take_revenue();
+        let mut category_of = std::collections::HashMap::new();
+        let mut identified = std::collections::HashSet::new();
+        for visit in &visits {
+            let customer = visit.events.iter().find_map(|event| match event {
+                Event::Identify {
+                    customer, traits, ..
+                } => {
+                    let plan = traits.iter().find(|(name, _)| name.as_str() == "plan");
+                    let business = plan.is_some_and(|(_, plan)| plan.as_str() == "business");
+                    assert_eq!(
+                        traits.iter().count(),
+                        if business { 3 } else { 1 },
+                        "the plan, and a business customer's account and seats"
+                    );
+                    Some(customer.clone())
+                }
+                _ => None,
+            });
+            let score = visit.events.iter().find_map(|event| match event {
+                Event::Response { score, .. } => Some(score.category()),
+                _ => None,
+            });
+            if let Some(customer) = customer {
+                identified.insert(customer.clone());
+                if let Some(category) = score {
+                    category_of.insert(customer, category);
+                }
+            }
+        }
+        assert!(identified.len() > 500, "{}", identified.len());
+        assert!(revenue.len() > identified.len(), "monthly invoices");
+        let end = settings.until.as_millisecond();
+        // Invoices per customer, by the category of their answer: unhappy customers cancel.
+        let mut invoices: std::collections::HashMap<Category, (u64, u64)> =
+            std::collections::HashMap::new();
+        for entry in &revenue {
+            assert!(identified.contains(&entry.customer));
+            assert_eq!(entry.currency.code(), "EUR");
+            assert!(entry.amount > 0 && entry.at < end);
+            if let Some(category) = category_of.get(&entry.customer) {
+                invoices.entry(*category).or_default().0 += 1;
+            }
+        }
+        for category in category_of.values() {
+            invoices.entry(*category).or_default().1 += 1;
+        }
+        let average = |category| {
+            let (count, customers) = invoices[&category];
+            count as f64 / customers as f64
+        };
+        assert!(
+            average(Category::Promoter) > 1.3 * average(Category::Detractor),
+            "{invoices:?}"
+        );
+        // The business plan, the dearest, has the unhappiest customers.
+        let plans: std::collections::HashMap<&CustomerId, String> = visits
+            .iter()
+            .flat_map(|visit| &visit.events)
+            .filter_map(|event| match event {
+                Event::Identify {
+                    customer, traits, ..
+                } => traits
+                    .iter()
+                    .find(|(name, _)| name.as_str() == "plan")
+                    .map(|(_, plan)| (customer, plan.as_str().to_owned())),
+                _ => None,
+            })
+            .collect();
+        let nps_of = |plan: &str| {
+            let mut tally = touchstone_shared::Tally::default();
+            for (customer, category) in &category_of {
+                if plans[customer] == plan {
+                    tally.record(*category);
+                }
+            }
+            tally.nps().unwrap()
+        };
+        assert!(nps_of("business") < nps_of("starter") - 30.0);
+        let ids: std::collections::HashSet<_> = revenue.iter().map(|entry| entry.id).collect();
+        assert_eq!(ids.len(), revenue.len(), "every invoice has its own id");
     }
 }

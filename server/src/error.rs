@@ -3,6 +3,7 @@
 //! never to the client.
 
 use crate::api_key::KeyScope;
+use crate::import::{ImportError, MAX_PROBLEMS, Problem, Problems};
 use crate::ingest::IngestError;
 use crate::store::StoreError;
 use actix_web::dev::ServiceResponse;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use touchstone_shared::SiteKey;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 
 /// Seconds a client should wait before retrying after a `503`.
 const RETRY_AFTER_SECONDS: u32 = 5;
@@ -34,6 +35,17 @@ pub enum ApiError {
     /// 400 `invalid_parameter`: a query-string parameter is wrong.
     #[error("{0}")]
     InvalidParameter(String),
+    /// 400 `invalid_import`: rows of an imported file are wrong; nothing was stored. The body
+    /// lists the first problems with their line (or index) and column.
+    #[error("{0}")]
+    InvalidImport(Problems),
+    /// 400 `currency_required`: the site has revenue in several currencies, and the report
+    /// must be told which one (they are never added up).
+    #[error(
+        "this site has revenue in several currencies ({}): choose one with `currency`",
+        .0.join(", ")
+    )]
+    CurrencyRequired(Vec<String>),
     /// 401 `unauthorized`: no API key, or not a valid key for this site.
     #[error("a valid API key for this site is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
@@ -60,9 +72,10 @@ pub enum ApiError {
     /// 413 `payload_too_large`: the body is over the limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    /// 415 `unsupported_media_type`: the body is neither `application/json` nor `text/plain`.
-    #[error("send the body as application/json or text/plain")]
-    UnsupportedMediaType,
+    /// 415 `unsupported_media_type`: the body's `Content-Type` is not one the route takes
+    /// (named in the message).
+    #[error("send the body as {0}")]
+    UnsupportedMediaType(&'static str),
     /// 429 `rate_limited`, with `Retry-After`: the site or this client sent too many requests.
     #[error("too many requests; try again in {} s", retry_after_seconds(*.0))]
     RateLimited(std::time::Duration),
@@ -90,7 +103,7 @@ pub fn json_body_error(
 ) -> ApiError {
     use actix_web::error::JsonPayloadError;
     match error {
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType("application/json"),
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::PayloadTooLarge(limit)
         }
@@ -107,6 +120,16 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => ApiError::StorageUnavailable(Box::new(error)),
             StoreError::UnknownSite(site) => ApiError::UnknownSite(site),
             other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(error: ImportError) -> Self {
+        match error {
+            ImportError::Invalid(problems) => ApiError::InvalidImport(problems),
+            ImportError::MalformedJson(message) => ApiError::MalformedJson(message),
+            ImportError::Store(error) => error.into(),
         }
     }
 }
@@ -130,6 +153,8 @@ impl ApiError {
         "malformed_json",
         "invalid_request",
         "invalid_parameter",
+        "invalid_import",
+        "currency_required",
         "unauthorized",
         "forbidden",
         "origin_not_allowed",
@@ -152,6 +177,8 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::InvalidParameter(_) => "invalid_parameter",
+            ApiError::InvalidImport(_) => "invalid_import",
+            ApiError::CurrencyRequired(_) => "currency_required",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
@@ -159,7 +186,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Overloaded => "overloaded",
             ApiError::StorageUnavailable(_) => "storage_unavailable",
@@ -174,6 +201,15 @@ impl ApiError {
 pub struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
+    /// With `invalid_import`: the first problems found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<&'a [Problem]>,
+    /// With `invalid_import`: how many problems were found in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem_count: Option<usize>,
+    /// With `currency_required`: the currencies to choose from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currencies: Option<&'a [String]>,
 }
 
 /// Written by hand so that `code` enumerates [`ApiError::ALL_CODES`].
@@ -192,11 +228,33 @@ impl utoipa::PartialSchema for ErrorBody<'_> {
             .description(Some(
                 "For people: what went wrong and what to do; may change.",
             ));
+        let problems = ArrayBuilder::new()
+            .items(<Problem as utoipa::PartialSchema>::schema())
+            .description(Some(format!(
+                "Only with `invalid_import`: the first problems found (at most {MAX_PROBLEMS}), \
+                 in the order of the file."
+            )));
+        let problem_count = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .description(Some(
+                "Only with `invalid_import`: how many problems were found in all.",
+            ));
         ObjectBuilder::new()
             .property("code", code)
             .required("code")
             .property("message", message)
             .required("message")
+            .property("problems", problems)
+            .property("problem_count", problem_count)
+            .property(
+                "currencies",
+                ArrayBuilder::new()
+                    .items(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(
+                        "Only with `currency_required`: the site's currencies, ISO 4217 codes.",
+                    )),
+            )
             .description(Some("The body of every error response."))
             .into()
     }
@@ -233,6 +291,9 @@ pub fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
                 HttpResponse::build(status).json(ErrorBody {
                     code: &code,
                     message: reason,
+                    problems: None,
+                    problem_count: None,
+                    currencies: None,
                 })
             }
         };
@@ -248,13 +309,15 @@ impl ResponseError for ApiError {
             ApiError::InvalidEncoding
             | ApiError::MalformedJson(_)
             | ApiError::InvalidRequest(_)
-            | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidParameter(_)
+            | ApiError::InvalidImport(_)
+            | ApiError::CurrencyRequired(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownSite(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded | ApiError::StorageUnavailable(_) | ApiError::WidgetNotBuilt => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -287,9 +350,19 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
+        let problems = match self {
+            ApiError::InvalidImport(problems) => Some(problems),
+            _ => None,
+        };
         response.json(ErrorBody {
             code: self.code(),
             message: &self.to_string(),
+            problems: problems.map(Problems::listed),
+            problem_count: problems.map(Problems::count),
+            currencies: match self {
+                ApiError::CurrencyRequired(currencies) => Some(currencies),
+                _ => None,
+            },
         })
     }
 }
@@ -322,6 +395,8 @@ mod tests {
             ApiError::MalformedJson(String::new()),
             ApiError::InvalidRequest(String::new()),
             ApiError::InvalidParameter(String::new()),
+            ApiError::InvalidImport(Problems::default()),
+            ApiError::CurrencyRequired(Vec::new()),
             ApiError::Unauthorized,
             ApiError::Forbidden(KeyScope::Admin),
             ApiError::OriginNotAllowed(String::new()),
@@ -329,7 +404,7 @@ mod tests {
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge(1),
-            ApiError::UnsupportedMediaType,
+            ApiError::UnsupportedMediaType("text/csv"),
             ApiError::RateLimited(std::time::Duration::ZERO),
             ApiError::Overloaded,
             ApiError::StorageUnavailable("down".into()),
@@ -345,19 +420,21 @@ mod tests {
             ApiError::MalformedJson(_) => 1,
             ApiError::InvalidRequest(_) => 2,
             ApiError::InvalidParameter(_) => 3,
-            ApiError::Unauthorized => 4,
-            ApiError::Forbidden(_) => 5,
-            ApiError::OriginNotAllowed(_) => 6,
-            ApiError::UnknownSite(_) => 7,
-            ApiError::NotFound => 8,
-            ApiError::MethodNotAllowed => 9,
-            ApiError::PayloadTooLarge(_) => 10,
-            ApiError::UnsupportedMediaType => 11,
-            ApiError::RateLimited(_) => 12,
-            ApiError::Overloaded => 13,
-            ApiError::StorageUnavailable(_) => 14,
-            ApiError::WidgetNotBuilt => 15,
-            ApiError::Internal(_) => 16,
+            ApiError::InvalidImport(_) => 4,
+            ApiError::CurrencyRequired(_) => 5,
+            ApiError::Unauthorized => 6,
+            ApiError::Forbidden(_) => 7,
+            ApiError::OriginNotAllowed(_) => 8,
+            ApiError::UnknownSite(_) => 9,
+            ApiError::NotFound => 10,
+            ApiError::MethodNotAllowed => 11,
+            ApiError::PayloadTooLarge(_) => 12,
+            ApiError::UnsupportedMediaType(_) => 13,
+            ApiError::RateLimited(_) => 14,
+            ApiError::Overloaded => 15,
+            ApiError::StorageUnavailable(_) => 16,
+            ApiError::WidgetNotBuilt => 17,
+            ApiError::Internal(_) => 18,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bots;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod ingest;
 pub mod limits;
 pub mod metrics;

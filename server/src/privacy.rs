@@ -2,11 +2,12 @@
 //!
 //! A customer is found through the `identify` events that linked visitors to the owner's
 //! customer id; erasing a customer erases every event of those visitors (their journeys and
-//! answers too, not just the identify), and takes them out of the rollups in the same
+//! answers too, not just the identify, and the answers a history import stored for them) and
+//! the revenue rows of that customer id, and takes them out of the rollups in the same
 //! transaction. The HTTP routes and the CLI both go through here.
 
 use crate::site::Site;
-use crate::store::{Erased, HeldEvent, Store, StoreError, Subject};
+use crate::store::{Erased, HeldEvent, HeldRevenue, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use touchstone_shared::CustomerId;
@@ -82,6 +83,9 @@ pub struct Export {
     pub visitors: Vec<uuid::Uuid>,
     /// Every stored event of those visitors, oldest first.
     pub events: Vec<HeldEvent>,
+    /// The customer's revenue rows, oldest first (none for a visitor: revenue belongs to
+    /// customer ids).
+    pub revenue: Vec<HeldRevenue>,
 }
 
 /// Collects everything `site` holds about `subject`.
@@ -91,6 +95,10 @@ pub async fn export(
     subject: &Subject,
 ) -> Result<Export, StoreError> {
     let events = store.held_events(site, subject).await?;
+    let revenue = match subject {
+        Subject::Customer(customer) => store.held_revenue(site, customer).await?,
+        Subject::Visitor(_) => Vec::new(),
+    };
     let mut visitors: Vec<uuid::Uuid> = events.iter().map(|event| event.visitor).collect();
     visitors.sort();
     visitors.dedup();
@@ -98,6 +106,7 @@ pub async fn export(
         site: site.key.to_string(),
         visitors,
         events,
+        revenue,
     })
 }
 
@@ -108,6 +117,6 @@ pub async fn erase(
     subject: &Subject,
 ) -> Result<Erased, StoreError> {
     let erased = store.erase(site, subject).await?;
-    tracing::info!(site = %site.key, visitors = erased.visitors, events = erased.events, "erased a respondent's data on request");
+    tracing::info!(site = %site.key, visitors = erased.visitors, events = erased.events, revenue = erased.revenue, "erased a respondent's data on request");
     Ok(erased)
 }

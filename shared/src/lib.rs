@@ -8,14 +8,19 @@
 
 pub mod compare;
 pub mod eligibility;
+pub mod money;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod revenue;
 pub mod score;
 pub mod survey;
 pub mod tally;
 pub mod text;
+pub mod weighted;
 pub mod wire;
 
+pub use money::{Currency, MoneyError};
+pub use revenue::RevenueTally;
 pub use score::{Category, Score, ScoreError};
 pub use tally::{CONFIDENCE_LEVEL, Interval, NpsSummary, SMALL_SAMPLE_BELOW, Tally};
 pub use text::{

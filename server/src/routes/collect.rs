@@ -221,7 +221,9 @@ fn require_text_body(request: &HttpRequest) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType)
+        Err(ApiError::UnsupportedMediaType(
+            "application/json or text/plain",
+        ))
     }
 }
 

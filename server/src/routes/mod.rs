@@ -1,17 +1,21 @@
 //! The HTTP routes, one module per group; each owns its DTOs and handlers and registers itself
 //! through a `configure` function.
 
+pub mod accounts;
 pub mod assets;
 pub mod collect;
+pub mod imports;
 pub mod journey;
 pub mod nps;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod responses;
+pub mod revenue;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
+pub mod whoami;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -28,13 +32,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    accounts::configure(cfg);
     trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
     privacy::configure(cfg);
+    imports::configure(cfg);
+    revenue::configure(cfg);
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);
+    whoami::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);
 }

@@ -8,7 +8,10 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend};
+use super::{
+    accounts, assets, collect, imports, journey, nps, ops, privacy, responses, revenue, segments,
+    surveys, trend, whoami,
+};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -25,7 +28,8 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         description = "Net Promoter Score and customer journeys: the collector's HTTP API.\n\n\
             Widgets read their site's survey configuration from `/v1/sites/{site}/surveys` and \
             post events to `/v1/collect`; holders of a site's API key read its reports, change \
-            its surveys and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
+            its surveys, import past answers and revenue, and handle privacy requests under \
+            `/v1/sites/{site}`. Every error is JSON \
             `{\"code\", \"message\"}` with a stable `code`.",
     ),
     paths(
@@ -33,6 +37,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::preflight,
         nps::nps,
         nps::compare,
+        accounts::accounts,
         trend::trend,
         journey::touchpoints,
         journey::drivers,
@@ -40,6 +45,10 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         responses::responses,
         responses::responses_csv,
         segments::segments,
+        revenue::revenue_report,
+        imports::import_responses,
+        revenue::import_revenue,
+        whoami::whoami,
         privacy::export,
         privacy::erase,
         surveys::surveys,
@@ -56,6 +65,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
     tags(
         (name = "collect", description = "Where widgets deliver touchpoints and answers."),
         (name = "reports", description = "NPS and journeys, for holders of a site's API key."),
+        (name = "imports", description = "Past answers and revenue per customer, from other tools."),
         (name = "privacy", description = "Export or erase what is held about a respondent."),
         (name = "surveys", description = "Which surveys a site runs, when, in which words and looks."),
         (name = "operations", description = "Health checks, metrics and this document."),
@@ -74,7 +84,8 @@ impl Modify for ApiKeys {
             .description(Some(
                 "A site's API key (`tsk_…`, made with `touchstone key create`), valid for that \
                  site only. A key has a scope: `read` reads reports; `admin` may also export and \
-                 erase what is held about a respondent. Operations list the scope they need.",
+                 erase what is held about a respondent, change the surveys and import past \
+                 answers and revenue. Operations list the scope they need.",
             ))
             .build();
         openapi

@@ -304,3 +304,143 @@ async fn the_privacy_commands_export_and_erase_a_customer() {
     ));
     assert_eq!(export["events"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn the_import_commands_store_answers_and_revenue_once() {
+    use crate::helpers::*;
+    let app = TestApp::spawn(TestDatabase::sqlite()).await;
+    let folder = app.database.folder().to_path_buf();
+    let file = |name: &str, text: &str| {
+        let path = folder.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let answers = file(
+        "delighted.csv",
+        "Email,Score,Comment,Created At\n\
+         anna@example.com,10,Great,2025-03-01 09:00:00\n\
+         ben@example.com,4,,2025-03-02 09:00:00\n",
+    );
+    let args = ["import", "responses", &answers, "--site", "demo", "--json"];
+    let first = json_of(&touchstone(&app.database, &args));
+    assert_eq!((&first["rows"], &first["imported"]), (&2.into(), &2.into()));
+    let again = json_of(&touchstone(&app.database, &args));
+    assert_eq!(
+        (&again["imported"], &again["already_present"]),
+        (&0.into(), &2.into())
+    );
+    assert_eq!(
+        app.nps("?from=2025-03-01&to=2025-03-02").await["responses"],
+        2
+    );
+
+    // Columns named on the command line, dates in the owner's zone, another survey.
+    let mapped = file(
+        "other.csv",
+        "Q,When,Who,Firm\n9,2025-03-03 01:30:00,cus_7,Initech\n",
+    );
+    let output = touchstone(
+        &app.database,
+        &[
+            "import",
+            "responses",
+            &mapped,
+            "--site",
+            "demo",
+            "--map",
+            "score=Q",
+            "--map",
+            "date=When",
+            "--map",
+            "customer=Who",
+            "--map",
+            "trait.account=Firm",
+            "--tz",
+            "Europe/Paris",
+            "--survey",
+            "legacy",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("Imported 1 answers of 1 customers into demo (legacy)")
+            && text.contains("2025-03-03T00:30:00Z"),
+        "{text}"
+    );
+
+    let accounts: serde_json::Value = app
+        .get_with_key("/v1/sites/demo/segments?by=trait.account&survey=legacy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["segments"][0]["value"], "Initech", "{accounts}");
+
+    // A bad row: the command fails, names the line and column, and stores nothing.
+    let bad = file(
+        "bad.csv",
+        "email,score,date\nzoe@example.com,9,2025-03-04\nyan@example.com,11,2025-03-04\n",
+    );
+    let output = touchstone(
+        &app.database,
+        &["import", "responses", &bad, "--site", "demo"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(stderr.contains("line 3, row 2, \"score\""), "{stderr}");
+    assert_eq!(
+        app.nps("?from=2025-03-04&to=2025-03-04").await["responses"],
+        0
+    );
+
+    // Revenue, from CSV and from JSON, once.
+    let csv = file(
+        "revenue.csv",
+        "customer,amount,currency,date\nanna@example.com,49.90,EUR,2025-03-05\n",
+    );
+    let json = file(
+        "revenue.json",
+        r#"[{"customer": "ben@example.com", "amount": "10.10", "currency": "EUR", "date": "2025-03-05"}]"#,
+    );
+    for path in [&csv, &json, &csv] {
+        let output = touchstone(
+            &app.database,
+            &["import", "revenue", path, "--site", "demo"],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let report: serde_json::Value = app
+        .get_with_key("/v1/sites/demo/nps/revenue")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["revenue"],
+        serde_json::json!({ "promoters": "49.90", "passives": "0.00", "detractors": "10.10", "total": "60.00" })
+    );
+    let bad = file(
+        "bad.json",
+        r#"[{"customer": "x", "amount": "1.001", "currency": "EUR", "date": "2025-03-05"}]"#,
+    );
+    let output = touchstone(
+        &app.database,
+        &["import", "revenue", &bad, "--site", "demo"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("item 0, \"amount\": EUR has 2 decimals"),
+        "{stderr}"
+    );
+}

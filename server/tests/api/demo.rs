@@ -13,22 +13,22 @@ on_every_backend!(seeding_is_repeatable_and_keeps_the_rollups_equal_to_the_raw_r
 const ROLLUP_MISMATCHES: &str = "
 SELECT
   (SELECT COUNT(*) FROM (
-     SELECT site_id, hour, promoters, passives, detractors FROM nps_rollup
+     SELECT site_id, quarter_hour, promoters, passives, detractors FROM nps_rollup
      EXCEPT
-     SELECT site_id, occurred_at / 3600000 * 3600000,
+     SELECT site_id, occurred_at / 900000 * 900000,
             SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END)
-     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 3600000 * 3600000
+     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 900000 * 900000
    ) AS rollup_only)
 + (SELECT COUNT(*) FROM (
-     SELECT site_id, occurred_at / 3600000 * 3600000,
+     SELECT site_id, occurred_at / 900000 * 900000,
             SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END)
-     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 3600000 * 3600000
+     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 900000 * 900000
      EXCEPT
-     SELECT site_id, hour, promoters, passives, detractors FROM nps_rollup
+     SELECT site_id, quarter_hour, promoters, passives, detractors FROM nps_rollup
    ) AS raw_only)
 + (SELECT COUNT(*) FROM (
      SELECT site_id, name, hour, count FROM touchpoint_rollup
@@ -73,11 +73,44 @@ async fn seeding_is_repeatable_and_keeps_the_rollups_equal_to_the_raw_rows(app: 
     assert_eq!(first.visitors, 400);
     assert!(first.answers > 50 && first.stored > 1_000, "{first:?}");
     assert_eq!(first.already_stored, 0);
+    assert!(
+        first.customers > 10 && first.revenue_rows >= first.customers,
+        "{first:?}"
+    );
     assert_eq!(rollup_mismatches(&app.database).await, 0);
 
-    // The same seed makes the same events: nothing new is stored.
+    // The same seed makes the same events and invoices: nothing new is stored.
     let again = demo::seed(store.as_ref(), &site, &settings).await.unwrap();
     assert_eq!((again.stored, again.already_stored), (0, first.stored));
+    assert_eq!((again.customers, again.revenue_rows), (first.customers, 0));
+
+    // The customers who answered have revenue in one currency, so the revenue report needs no
+    // `currency` and has a story to tell.
+    let revenue: serde_json::Value = app
+        .get_with_key(&format!("/v1/sites/{}/nps/revenue", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revenue["currency"], "EUR", "{revenue}");
+    assert!(
+        revenue["customers"]["total"].as_u64().unwrap() > 0,
+        "{revenue}"
+    );
+    assert!(revenue["revenue_weighted_nps"].is_f64(), "{revenue}");
+
+    // Business customers belong to companies with seats: the account report has accounts.
+    let accounts: serde_json::Value = app
+        .get_with_key(&format!("/v1/sites/{}/nps/accounts?weight=seats", app.site))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        accounts["summary"]["accounts"].as_u64().unwrap() >= 2,
+        "{accounts}"
+    );
+    assert_eq!(accounts["summary"]["accounts_without_weight"], 0);
 
     let report = app.nps("").await;
     assert_eq!(report["responses"], first.answers);

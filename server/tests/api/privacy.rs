@@ -158,7 +158,7 @@ async fn an_erasure_removes_the_events_and_their_share_of_the_reports(app: TestA
     let receipt: Value = response.json().await.unwrap();
     assert_eq!(
         receipt,
-        json!({ "site": "demo", "erased": { "visitors": 1, "events": 5, "responses": 2 } })
+        json!({ "site": "demo", "erased": { "visitors": 1, "events": 5, "responses": 2, "revenue": 0 } })
     );
 
     let after = app.nps("").await;
@@ -196,7 +196,7 @@ async fn an_erasure_removes_the_events_and_their_share_of_the_reports(app: TestA
         .unwrap();
     assert_eq!(
         again["erased"],
-        json!({ "visitors": 0, "events": 0, "responses": 0 })
+        json!({ "visitors": 0, "events": 0, "responses": 0, "revenue": 0 })
     );
 }
 
@@ -277,7 +277,7 @@ async fn a_shared_browser_keeps_other_customers_identities_out_of_an_export_and_
         .unwrap();
     assert_eq!(
         receipt["erased"],
-        json!({ "visitors": 1, "events": 2, "responses": 1 })
+        json!({ "visitors": 1, "events": 2, "responses": 1, "revenue": 0 })
     );
     // Ben keeps his identity on the family computer and everything on his phone.
     let bens = app.export(&json!({ "customer": "ben@example.com" })).await;

@@ -41,9 +41,7 @@ impl JourneyError {
     /// What went wrong, for the console.
     pub fn message(&self) -> String {
         match self {
-            JourneyError::NoRandomness => {
-                "the browser offers no crypto.getRandomValues".into()
-            }
+            JourneyError::NoRandomness => "the browser offers no crypto.getRandomValues".into(),
             JourneyError::PageUrl(error) => [
                 "this page's address cannot be recorded: ",
                 &crate::text_error(error),

@@ -86,11 +86,7 @@ fn read_targeting(targeting: &JsValue) -> Option<Targeting> {
 }
 
 fn read_texts(texts: &JsValue) -> Texts {
-    let text = |key: &str| {
-        get(texts, key)
-            .as_string()
-            .and_then(|text| SurveyText::parse(&text).ok())
-    };
+    let text = |key: &str| survey_text(texts, key);
     Texts {
         question: text("question"),
         low_label: text("low_label"),
@@ -104,11 +100,7 @@ fn read_texts(texts: &JsValue) -> Texts {
 
 fn read_theme(theme: &JsValue) -> Theme {
     let mut read = Theme::default();
-    let colour = |key: &str| {
-        get(theme, key)
-            .as_string()
-            .and_then(|text| Colour::parse(&text).ok())
-    };
+    let colour = |key: &str| colour(theme, key);
     if let Some(accent) = colour("accent") {
         read.accent = accent;
     }
@@ -123,6 +115,19 @@ fn read_theme(theme: &JsValue) -> Theme {
         _ => Position::BottomRight,
     };
     read
+}
+
+/// `object[key]` as a [`SurveyText`], when it is one. A function of its own, kept out of line:
+/// inlined into each of the seven texts' reads, it would be seven copies in the wasm.
+#[inline(never)]
+fn survey_text(object: &JsValue, key: &str) -> Option<SurveyText> {
+    SurveyText::parse(&get(object, key).as_string()?).ok()
+}
+
+/// `object[key]` as a [`Colour`], when it is one (out of line, as [`survey_text`]).
+#[inline(never)]
+fn colour(object: &JsValue, key: &str) -> Option<Colour> {
+    Colour::parse(&get(object, key).as_string()?).ok()
 }
 
 /// `object[key]`, or `undefined` (also when `object` is not an object).

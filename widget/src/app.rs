@@ -20,7 +20,6 @@ use crate::transport::{self, Api};
 use crate::ui::{self, Answer, Closed};
 use crate::{host, report, text_error};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use touchstone_shared::eligibility::{Decision, Moment, Reason, Trigger, decide};
 use touchstone_shared::survey::{Survey, Theme};
@@ -319,7 +318,8 @@ impl App {
             Ok(customer) => customer,
             Err(error) => return report(&["identify: ", &text_error(&error)]),
         };
-        let mut map = BTreeMap::new();
+        // A list, not the map `Traits` holds: see `json::identify`.
+        let mut list = Vec::new();
         if let Some(object) = traits.dyn_ref::<js_sys::Object>() {
             for pair in js_sys::Object::entries(object).iter() {
                 let pair: js_sys::Array = pair.unchecked_into();
@@ -335,26 +335,17 @@ impl App {
                     TraitName::parse(&name),
                     value.map(|v| TraitValue::parse(&v)),
                 ) {
-                    (Ok(name), Some(Ok(value))) => {
-                        map.insert(name, value);
-                    }
+                    (Ok(name), Some(Ok(value))) => list.push((name, value)),
                     _ => report(&["identify: the trait \"", &name, "\" is left out"]),
                 }
             }
         }
-        let Ok(traits) = Traits::try_from(map) else {
+        if list.len() > Traits::MAX_ENTRIES {
             return report(&["identify: at most 32 traits"]);
-        };
+        }
         if let Some((id, at)) = ids() {
-            self.record(
-                false,
-                Event::Identify {
-                    id,
-                    at,
-                    customer,
-                    traits,
-                },
-            );
+            let json = crate::json::identify(id, at, &customer, &list);
+            self.record_json(false, id, json);
         }
     }
 
@@ -548,12 +539,17 @@ impl App {
     /// Queues `event` (an answer when `answer`) and plans its delivery. Not generic over how
     /// the event is made: one copy of this code in the wasm, not one per kind of event.
     fn record(&mut self, answer: bool, event: Event) {
+        self.record_json(answer, event.id(), crate::json::event(&event));
+    }
+
+    /// Queues the event `id` written as `json` and plans its delivery.
+    fn record_json(&mut self, answer: bool, id: EventId, json: String) {
         self.outbox.push(
             Entry {
                 answer,
                 visitor: journey::uuid_text(self.visitor.0),
-                id: journey::uuid_text(event.id().0),
-                json: crate::json::event(&event),
+                id: journey::uuid_text(id.0),
+                json,
             },
             js_sys::Date::now(),
         );

@@ -9,7 +9,10 @@
 //! `#[serde(into = "String")]`); this writer is a few hundred bytes.
 
 use crate::session::push_int;
+#[cfg(doc)]
+use touchstone_shared::wire::Traits;
 use touchstone_shared::wire::{Event, EventId, Timestamp, Utm};
+use touchstone_shared::{CustomerId, TraitName, TraitValue};
 
 /// `event` as the JSON object the collector reads.
 pub fn event(event: &Event) -> String {
@@ -70,22 +73,30 @@ pub fn event(event: &Event) -> String {
             customer,
             traits,
         } => {
-            json.head("identify", *id, *at);
-            json.text("customer", customer.as_str());
-            if !traits.is_empty() {
-                json.key("traits");
-                let mut first = true;
-                for (name, value) in traits.iter() {
-                    json.0.push(if first { '{' } else { ',' });
-                    first = false;
-                    json.string(name.as_str());
-                    json.0.push(':');
-                    json.string(value.as_str());
-                }
-                json.0.push('}');
-            }
+            json.identify(*id, *at, customer, traits.iter());
         }
     }
+    json.0.push('}');
+    json.0
+}
+
+/// An `identify` event's JSON from its traits as a list (at most [`Traits::MAX_ENTRIES`], each
+/// name once), the same object [`event`] writes for [`Event::Identify`] up to the order of the
+/// traits: the widget reads them from a JavaScript object, whose keys are unique, and need not
+/// build the map `Traits` holds (a B-tree's insertion code in the wasm for this alone).
+pub fn identify(
+    id: EventId,
+    at: Timestamp,
+    customer: &CustomerId,
+    traits: &[(TraitName, TraitValue)],
+) -> String {
+    let mut json = Json(String::with_capacity(160));
+    json.identify(
+        id,
+        at,
+        customer,
+        traits.iter().map(|(name, value)| (name, value)),
+    );
     json.0.push('}');
     json.0
 }
@@ -94,6 +105,32 @@ pub fn event(event: &Event) -> String {
 struct Json(String);
 
 impl Json {
+    /// The fields of an `identify` event; `traits` is left out when there are none.
+    fn identify<'a>(
+        &mut self,
+        id: EventId,
+        at: Timestamp,
+        customer: &CustomerId,
+        traits: impl Iterator<Item = (&'a TraitName, &'a TraitValue)>,
+    ) {
+        self.head("identify", id, at);
+        self.text("customer", customer.as_str());
+        let mut first = true;
+        for (name, value) in traits {
+            if first {
+                self.key("traits");
+            }
+            self.0.push(if first { '{' } else { ',' });
+            first = false;
+            self.string(name.as_str());
+            self.0.push(':');
+            self.string(value.as_str());
+        }
+        if !first {
+            self.0.push('}');
+        }
+    }
+
     /// Opens the object with the fields every event has.
     fn head(&mut self, kind: &str, id: EventId, at: Timestamp) {
         self.0.push_str("{\"type\":\"");
@@ -174,8 +211,7 @@ mod tests {
     use std::collections::BTreeMap;
     use touchstone_shared::wire::{DeviceClass, Traits};
     use touchstone_shared::{
-        CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SurveyId, TouchpointName,
-        TraitName, TraitValue,
+        CampaignTag, Comment, Language, PageUrl, Score, SurveyId, TouchpointName,
     };
     use uuid::Uuid;
 
@@ -282,6 +318,48 @@ mod tests {
         for written in every_kind_of_event() {
             assert_eq!(event(&written), serde_json::to_string(&written).unwrap());
         }
+    }
+
+    #[test]
+    fn an_identify_from_a_list_of_traits_is_the_identify_event() {
+        let customer = CustomerId::parse("cus_\"42\"").unwrap();
+        let pairs = vec![
+            (
+                TraitName::parse("plan").unwrap(),
+                TraitValue::parse("pro \"max\"").unwrap(),
+            ),
+            (
+                TraitName::parse("account").unwrap(),
+                TraitValue::parse("acme\\eu").unwrap(),
+            ),
+        ];
+        let as_event = Event::Identify {
+            id: ID,
+            at: at(),
+            customer: customer.clone(),
+            traits: Traits::try_from(pairs.iter().cloned().collect::<BTreeMap<_, _>>()).unwrap(),
+        };
+        let written = identify(ID, at(), &customer, &pairs);
+        let read: Event = serde_json::from_str(&written).unwrap();
+        assert_eq!(read, as_event);
+        let mut sorted = pairs.clone();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            identify(ID, at(), &customer, &sorted),
+            serde_json::to_string(&as_event).unwrap(),
+            "in the map's order, byte for byte"
+        );
+        let bare = identify(ID, at(), &customer, &[]);
+        assert_eq!(
+            bare,
+            serde_json::to_string(&Event::Identify {
+                id: ID,
+                at: at(),
+                customer,
+                traits: Traits::default(),
+            })
+            .unwrap()
+        );
     }
 
     #[test]

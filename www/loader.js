@@ -1,6 +1,7 @@
 // Touchstone loader: reads its settings from this script tag, defines touchstone(...), queues
 // calls until the widget is ready, reports single-page-app navigation and data-touchstone
-// clicks, and loads the widget when the page is idle. It never throws into the page.
+// clicks, loads the widget's core when the page is idle, and its survey module when the core
+// asks for a survey. It never throws into the page.
 // The collector serves it without its comment lines and indentation (routes/assets.rs), so
 // comments stay on lines of their own and no line may start with `//` inside a string.
 (function (w, d) {
@@ -47,17 +48,31 @@
       var target = e.target && e.target.closest && e.target.closest('[data-touchstone]');
       if (target) t('touch', target.getAttribute('data-touchstone'));
     }, true);
+    // The survey UI is a second module, fetched only when the core asks for a survey: most
+    // page views never download it. One promise per page, dropped on failure so a later
+    // survey tries again; a failure is reported and the core goes on recording.
+    var survey;
+    var showSurvey = function (id, config) {
+      survey = survey || import(base + '/touchstone_survey.js').then(function (m) {
+        return m.default({ module_or_path: base + '/touchstone_survey_bg.wasm' }).then(function () { return m; });
+      });
+      survey.then(function (m) {
+        m.mount(config, id, data('lang') || '', function (score, comment, language) {
+          return run(['_answer', id, score, comment, language]);
+        }, function () { run(['_dismissed', id]); });
+      }).catch(function (e) { survey = 0; warn('the survey could not be shown', e); });
+    };
     var load = function () {
       import(base + '/touchstone_widget.js')
         .then(function (m) {
           // A URL lets the glue use WebAssembly.instantiateStreaming (application/wasm).
           return m.default({ module_or_path: base + '/touchstone_widget_bg.wasm' }).then(function () {
-            m.start(site, api, href, data('lang') || '', data('consent') == 'required', data('debug') != null);
+            m.start(site, api, href, data('consent') == 'required', data('debug') != null, showSurvey);
             run = m.command;
             queue.splice(0).forEach(function (call) { t.apply(w, call); });
           });
         })
-        .catch(function (e) { warn('the survey could not start', e); });
+        .catch(function (e) { warn('the widget could not start', e); });
     };
     if (w.requestIdleCallback) w.requestIdleCallback(load, { timeout: 3000 });
     else setTimeout(load, 1);

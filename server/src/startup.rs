@@ -24,7 +24,8 @@ pub struct ServeSettings {
     pub database_url: String,
     /// The folder with `loader.js` and the static pages.
     pub www_dir: PathBuf,
-    /// The folder with the built widget (`touchstone_widget.js`, `touchstone_widget_bg.wasm`).
+    /// The folder with the built widget (`touchstone_widget.js`, `touchstone_widget_bg.wasm`,
+    /// `touchstone_survey.js`, `touchstone_survey_bg.wasm`).
     pub widget_dir: PathBuf,
     /// How many collect requests sites and clients may send.
     pub rate: RateSettings,

@@ -17,15 +17,14 @@ use crate::journey::{self, JourneyError};
 use crate::queue::Entry;
 use crate::session::{History, Session, utm_of};
 use crate::transport::{self, Api};
-use crate::ui::{self, Answer, Closed};
-use crate::{host, report, text_error};
+use crate::{report, text_error};
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use touchstone_shared::eligibility::{Decision, Moment, Reason, Trigger, decide};
-use touchstone_shared::survey::{Survey, Theme};
+use touchstone_shared::survey::Survey;
 use touchstone_shared::wire::{Event, EventId, Timestamp, Traits, Utm, VisitorId};
 use touchstone_shared::{
-    CustomerId, Language, PageUrl, SiteKey, SurveyId, TouchpointName, TraitName, TraitValue,
+    Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, TouchpointName, TraitName,
+    TraitValue,
 };
 use wasm_bindgen::prelude::*;
 use web_sys::Storage;
@@ -63,24 +62,27 @@ pub struct Settings {
     pub site: SiteKey,
     /// The collector's origin.
     pub api: Api,
-    /// `data-lang`, when given.
-    pub lang: Option<String>,
     /// `data-consent="required"`.
     pub consent_required: bool,
     /// `data-debug`: explain every decision in the console.
     pub debug: bool,
+    /// The loader's `showSurvey(surveyId, config)`: fetches the survey module once and mounts
+    /// the survey (see `www/loader.js`).
+    pub show_survey: js_sys::Function,
 }
 
 /// A survey to put on the page, decided while the app was borrowed and shown after.
 pub struct ToShow {
-    survey: Rc<Survey>,
-    theme: Rc<Theme>,
+    survey: SurveyId,
+    config: JsValue,
 }
 
-/// The site's surveys, each behind its own `Rc` (handed to the survey UI without copying).
+/// The site's surveys, and the configuration's text they were read from: the survey module
+/// reads that text again rather than the core writing the chosen survey out (no serializer in
+/// the core).
 struct Surveys {
-    surveys: Vec<Rc<Survey>>,
-    theme: Rc<Theme>,
+    surveys: Vec<Survey>,
+    config: JsValue,
 }
 
 /// The widget's state on this page.
@@ -165,10 +167,9 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
             return;
         };
         let shown = with(|app| {
-            let (surveys, theme) = surveys.into_parts();
             app.surveys = Some(Surveys {
-                surveys: surveys.into_iter().map(Rc::new).collect(),
-                theme: Rc::new(theme),
+                surveys: surveys.into_parts().0,
+                config: JsValue::from_str(&text),
             });
             app.keep_ticking();
             app.evaluate(false)
@@ -180,10 +181,19 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
     Ok(())
 }
 
-/// Runs one `touchstone(...)` command.
-pub fn command(name: &str, args: &js_sys::Array) {
+/// Runs one `touchstone(...)` command. Two are internal, called by the loader for the survey
+/// module: `_answer(survey, score, comment, language)` queues an answer and returns whether it
+/// is queued, and `_dismissed(survey)` records a dismissal.
+pub fn command(name: &str, args: &js_sys::Array) -> bool {
     let text = |index: u32| args.get(index).as_string();
     let shown = match name {
+        "_answer" => {
+            return with(|app| app.answered(&text(1).unwrap_or_default(), args)).unwrap_or(false);
+        }
+        "_dismissed" => {
+            with(|app| app.dismissed(&text(1).unwrap_or_default()));
+            None
+        }
         "page" => with(|app| app.page(&text(1).unwrap_or_default())).flatten(),
         "touch" => with(|app| app.touch(&text(1).unwrap_or_default())).flatten(),
         "show" => with(|app| app.evaluate(true)).flatten(),
@@ -198,6 +208,7 @@ pub fn command(name: &str, args: &js_sys::Array) {
         }
     };
     render(shown);
+    false
 }
 
 impl App {
@@ -451,8 +462,8 @@ impl App {
                 }
             }
         })?;
-        let survey = Rc::clone(chosen);
-        let theme = Rc::clone(&surveys.theme);
+        let survey = chosen.id.clone();
+        let config = surveys.config.clone();
         self.shown = true;
         self.session.shown = true;
         self.save_session();
@@ -463,11 +474,11 @@ impl App {
                 Event::Shown {
                     id,
                     at,
-                    survey: survey.id.clone(),
+                    survey: survey.clone(),
                 },
             );
         }
-        Some(ToShow { survey, theme })
+        Some(ToShow { survey, config })
     }
 
     /// Counts a second on a visible page while a survey waits for a time trigger.
@@ -499,8 +510,28 @@ impl App {
         }
     }
 
-    /// The visitor answered `survey`, shown in `language`; returns whether the answer is queued.
-    fn answered(&mut self, survey: &SurveyId, answer: Answer, language: Language) -> bool {
+    /// The visitor answered `survey`: `args` of `_answer` are the score, the comment
+    /// (`undefined` for none) and the code of the language it was shown in. Returns whether the
+    /// answer is queued; a malformed answer is reported and not queued.
+    fn answered(&mut self, survey: &str, args: &js_sys::Array) -> bool {
+        let score = args
+            .get(2)
+            .as_f64()
+            .filter(|score| score.fract() == 0.0 && (0.0..=255.0).contains(score))
+            .and_then(|score| Score::try_from(score as u8).ok());
+        let comment = args.get(3);
+        let comment = match comment.as_string() {
+            Some(text) => Comment::parse_optional(&text).map_err(|_| ()),
+            None if comment.is_undefined() => Ok(None),
+            None => Err(()),
+        };
+        let language = Language::parse(&args.get(4).as_string().unwrap_or_default()).ok();
+        let (Ok(survey), Some(score), Ok(comment), Some(language)) =
+            (SurveyId::parse(survey), score, comment, language)
+        else {
+            report(&["the survey's answer is malformed; it was not sent"]);
+            return false;
+        };
         let Some((id, at)) = ids() else {
             return false;
         };
@@ -509,19 +540,22 @@ impl App {
             Event::Response {
                 id,
                 at,
-                score: answer.score,
-                comment: answer.comment,
+                score,
+                comment,
                 survey: survey.clone(),
                 language: Some(language),
                 device: Some(journey::this_device()),
             },
         );
-        self.history.answered(survey, at);
+        self.history.answered(&survey, at);
         self.save_history();
         true
     }
 
-    fn dismissed(&mut self, survey: &SurveyId) {
+    fn dismissed(&mut self, survey: &str) {
+        let Ok(survey) = SurveyId::parse(survey) else {
+            return report(&["the survey's dismissal is malformed; it was not sent"]);
+        };
         if let Some((id, at)) = ids() {
             self.record(
                 false,
@@ -531,7 +565,7 @@ impl App {
                     survey: survey.clone(),
                 },
             );
-            self.history.dismissed(survey, at);
+            self.history.dismissed(&survey, at);
             self.save_history();
         }
     }
@@ -626,35 +660,17 @@ fn document_hidden() -> bool {
         .is_some_and(|document| document.hidden())
 }
 
-/// Puts a decided survey on the page (outside any borrow of the app).
+/// Asks the loader to put a decided survey on the page (outside any borrow of the app): it
+/// fetches the survey module on first use. The loader's function never throws; if the module
+/// cannot load, the core goes on recording.
 fn render(shown: Option<ToShow>) {
-    let Some(ToShow { survey, theme }) = shown else {
+    let Some(ToShow { survey, config }) = shown else {
         return;
     };
-    let root = match host::mount(host::STYLES) {
-        Ok(root) => root,
-        Err(error) => return report(&[error.message()]),
-    };
-    let lang = with(|app| ui::language(app.settings.lang.as_deref()))
-        .unwrap_or_else(|| ui::language(None));
-    let answered_id = survey.id.clone();
-    let closed_id = survey.id.clone();
-    ui::show(
-        root,
-        survey,
-        theme,
-        lang,
-        move |answer| {
-            let queued =
-                with(|app| app.answered(&answered_id, answer, lang.language())).unwrap_or(false);
-            async move { queued }
-        },
-        yew::Callback::from(move |closed| {
-            if closed == Closed::Dismissed {
-                with(|app| app.dismissed(&closed_id));
-            }
-        }),
-    );
+    let show_survey = with(|app| app.settings.show_survey.clone());
+    if let Some(show_survey) = show_survey {
+        let _ = show_survey.call2(&JsValue::NULL, &survey.as_str().into(), &config);
+    }
 }
 
 /// Calls `run` after `millis`.

@@ -50,6 +50,23 @@ pub fn test(args: &[String]) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // Each module alone, as `build-widget` builds it: a feature's code must not lean on the
+    // other's.
+    for feature in ["core", "survey"] {
+        run(cargo().args([
+            "clippy",
+            "--package",
+            "touchstone-widget",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--no-default-features",
+            "--features",
+            feature,
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
 
     let widget = widget::build()?;
     // Fail fast on size, before the slower tests; the sizes are printed again at the end.

@@ -4,7 +4,9 @@
 //!
 //! The loader is cached briefly, so a new widget reaches visitors within minutes; the widget's
 //! files are immutable under their hash, so browsers keep them for a year and never see a mix of
-//! old glue and new wasm.
+//! old glue and new wasm. The widget is two modules, each a glue script and its wasm: the core,
+//! which the loader fetches on every page, and the survey UI, which it fetches only when a
+//! survey is about to be shown; one hash covers all four files.
 
 use crate::error::{ApiError, ErrorBody};
 use actix_files::Files;
@@ -19,8 +21,16 @@ use std::sync::Arc;
 
 /// The token in `www/loader.js` replaced by the widget's content-hashed path.
 const WIDGET_BASE_TOKEN: &str = "__TOUCHSTONE_WIDGET_BASE__";
-const GLUE_FILE: &str = "touchstone_widget.js";
-const WASM_FILE: &str = "touchstone_widget_bg.wasm";
+/// The built widget's files (as `cargo xtask build-widget` writes them) and their content types:
+/// the core's glue and wasm, then the survey module's.
+const WIDGET_FILES: [(&str, &str); 4] = [
+    ("touchstone_widget.js", JAVASCRIPT),
+    ("touchstone_widget_bg.wasm", WASM),
+    ("touchstone_survey.js", JAVASCRIPT),
+    ("touchstone_survey_bg.wasm", WASM),
+];
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const WASM: &str = "application/wasm";
 const LOADER_FILE: &str = "loader.js";
 /// The dashboard's folder in `www/`, served at `/dashboard/`.
 const DASHBOARD_DIR: &str = "dashboard";
@@ -53,11 +63,11 @@ pub struct Assets {
 
 #[derive(Debug)]
 struct Widget {
-    /// The first 16 hex digits of the SHA-256 of glue and wasm together.
+    /// The first 16 hex digits of the SHA-256 of all of [`WIDGET_FILES`] together.
     hash: String,
     loader: Bytes,
-    glue: Bytes,
-    wasm: Bytes,
+    /// The contents of [`WIDGET_FILES`], in their order.
+    files: Vec<Bytes>,
 }
 
 impl Assets {
@@ -70,12 +80,13 @@ impl Assets {
                 path: loader_path,
                 source,
             })?;
-        let widget = match (
-            std::fs::read(widget_dir.join(GLUE_FILE)),
-            std::fs::read(widget_dir.join(WASM_FILE)),
-        ) {
-            (Ok(glue), Ok(wasm)) => Some(Arc::new(Widget::new(&loader_template, glue, wasm))),
-            _ => {
+        let files: Result<Vec<Vec<u8>>, _> = WIDGET_FILES
+            .iter()
+            .map(|(file, _)| std::fs::read(widget_dir.join(file)))
+            .collect();
+        let widget = match files {
+            Ok(files) => Some(Arc::new(Widget::new(&loader_template, files))),
+            Err(_) => {
                 tracing::warn!(dir = %widget_dir.display(), "no built widget found; run `cargo xtask build-widget`");
                 None
             }
@@ -93,10 +104,10 @@ impl Assets {
 }
 
 impl Widget {
-    fn new(loader_template: &str, glue: Vec<u8>, wasm: Vec<u8>) -> Self {
-        let digest = Sha256::new()
-            .chain_update(&glue)
-            .chain_update(&wasm)
+    fn new(loader_template: &str, files: Vec<Vec<u8>>) -> Self {
+        let digest = files
+            .iter()
+            .fold(Sha256::new(), |hasher, file| hasher.chain_update(file))
             .finalize();
         let hash = hex::encode(&digest[..8]);
         let loader =
@@ -104,8 +115,7 @@ impl Widget {
         Widget {
             hash,
             loader: loader.into(),
-            glue: glue.into(),
-            wasm: wasm.into(),
+            files: files.into_iter().map(Bytes::from).collect(),
         }
     }
 
@@ -199,7 +209,10 @@ async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
 
 /// A file of the built widget
 ///
-/// Immutable under its content hash, cached for a year; the loader names the current hash.
+/// Immutable under its content hash, cached for a year; the loader names the current hash. The
+/// files are the core's `touchstone_widget.js` and `touchstone_widget_bg.wasm`, loaded on every
+/// page, and the survey UI's `touchstone_survey.js` and `touchstone_survey_bg.wasm`, loaded when
+/// a survey is about to be shown.
 #[utoipa::path(
     get,
     path = "/widget/{hash}/{file}",
@@ -228,11 +241,12 @@ async fn widget_file(
         .as_ref()
         .filter(|widget| widget.hash == hash)
         .ok_or(ApiError::NotFound)?;
-    let (content_type, bytes) = match file.as_str() {
-        GLUE_FILE => ("text/javascript; charset=utf-8", widget.glue.clone()),
-        WASM_FILE => ("application/wasm", widget.wasm.clone()),
-        _ => return Err(ApiError::NotFound),
-    };
+    let (content_type, bytes) = WIDGET_FILES
+        .iter()
+        .zip(&widget.files)
+        .find(|((name, _), _)| *name == file)
+        .map(|((_, content_type), bytes)| (*content_type, bytes.clone()))
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))

@@ -267,11 +267,16 @@ impl TestApp {
         .await
     }
 
-    /// Starts the real application with a stand-in for the built widget (two small files), so
+    /// Starts the real application with a stand-in for the built widget (four small files), so
     /// `/touchstone.js` and the widget's files answer `200`.
     pub async fn spawn_with_widget(database: TestDatabase) -> Self {
         let widget = tempfile::tempdir().expect("making a temporary folder");
-        for file in ["touchstone_widget.js", "touchstone_widget_bg.wasm"] {
+        for file in [
+            "touchstone_widget.js",
+            "touchstone_widget_bg.wasm",
+            "touchstone_survey.js",
+            "touchstone_survey_bg.wasm",
+        ] {
             std::fs::write(widget.path().join(file), "stand-in").expect("writing a widget file");
         }
         // The collector reads the widget at start-up, so the folder may go afterwards.

@@ -7,6 +7,7 @@
 //! database) and `scale_out` (two collectors on one PostgreSQL) start `touchstone serve`
 //! processes too; the read-only SQLite test needs root, `chattr` and ext4.
 
+mod assets;
 mod audit;
 mod helpers;
 mod process;

@@ -1,0 +1,75 @@
+//! The built widget's files under their content-hashed path: both modules (the core, loaded on
+//! every page, and the survey UI, loaded when a survey is shown) are served under the hash the
+//! loader names, immutable, and nothing else is.
+
+use crate::helpers::*;
+use crate::on_every_backend;
+use regex::Regex;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
+
+on_every_backend!(
+    spawn = crate::helpers::TestApp::spawn_with_widget;
+    both_modules_are_served_under_the_loaders_hash,
+    other_files_and_other_hashes_are_not_found,
+);
+
+/// The hash in the loader's widget path, e.g. `3f2a9c0d1e4b5a6c`.
+async fn widget_hash(app: &TestApp) -> String {
+    let loader = app.get_as("/touchstone.js", None).await;
+    assert_eq!(loader.status(), 200);
+    let loader = loader.text().await.unwrap();
+    Regex::new("/widget/([0-9a-f]{16})")
+        .unwrap()
+        .captures(&loader)
+        .expect("the loader names the widget's path")[1]
+        .to_owned()
+}
+
+async fn both_modules_are_served_under_the_loaders_hash(app: TestApp) {
+    let hash = widget_hash(&app).await;
+    let loader = app
+        .get_as("/touchstone.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for (file, content_type) in [
+        ("touchstone_widget.js", "text/javascript; charset=utf-8"),
+        ("touchstone_widget_bg.wasm", "application/wasm"),
+        ("touchstone_survey.js", "text/javascript; charset=utf-8"),
+        ("touchstone_survey_bg.wasm", "application/wasm"),
+    ] {
+        // The loader names every file it imports or hands to a glue.
+        assert!(
+            loader.contains(&format!("/{file}'")),
+            "{file} in the loader"
+        );
+        let response = app.get_as(&format!("/widget/{hash}/{file}"), None).await;
+        assert_eq!(response.status(), 200, "{file}");
+        assert_eq!(response.headers()[CONTENT_TYPE], content_type, "{file}");
+        assert_eq!(
+            response.headers()[CACHE_CONTROL],
+            "public, max-age=31536000, immutable",
+            "{file}"
+        );
+        assert_eq!(response.text().await.unwrap(), "stand-in", "{file}");
+    }
+}
+
+async fn other_files_and_other_hashes_are_not_found(app: TestApp) {
+    let hash = widget_hash(&app).await;
+    for path in [
+        format!("/widget/{hash}/touchstone_survey.wasm"),
+        format!("/widget/{hash}/loader.js"),
+        format!("/widget/{hash}/..%2Ftouchstone_widget.js"),
+        format!("/widget/{hash}/{}", "a".repeat(5000)),
+        "/widget/0123456789abcdef/touchstone_survey.js".to_owned(),
+        format!("/widget/{}/touchstone_survey.js", hash.to_uppercase()),
+    ] {
+        assert_eq!(
+            error_code(app.get_as(&path, None).await, 404).await,
+            "not_found",
+            "{path}"
+        );
+    }
+}

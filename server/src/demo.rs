@@ -281,6 +281,8 @@ impl Visits {
             });
         }
         IncomingBatch {
+            // Made-up visitors are not worth a webhook.
+            watched: false,
             site_id: self.site_id,
             visitor,
             events: walk.events,

@@ -54,6 +54,9 @@ pub enum ApiError {
     /// 404 `not_found`: nothing lives at this path.
     #[error("there is nothing at this path")]
     NotFound,
+    /// 404 `unknown_webhook`: the site has no webhook subscription with this id.
+    #[error("this site has no webhook {0}")]
+    UnknownWebhook(i64),
     /// 405 `method_not_allowed`: the path exists, the method does not.
     #[error("this path does not take that method")]
     MethodNotAllowed,
@@ -135,6 +138,7 @@ impl ApiError {
         "origin_not_allowed",
         "unknown_site",
         "not_found",
+        "unknown_webhook",
         "method_not_allowed",
         "payload_too_large",
         "unsupported_media_type",
@@ -157,6 +161,7 @@ impl ApiError {
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::UnknownSite(_) => "unknown_site",
             ApiError::NotFound => "not_found",
+            ApiError::UnknownWebhook(_) => "unknown_webhook",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -251,7 +256,9 @@ impl ResponseError for ApiError {
             | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            ApiError::UnknownSite(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownSite(_) | ApiError::NotFound | ApiError::UnknownWebhook(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -327,6 +334,7 @@ mod tests {
             ApiError::OriginNotAllowed(String::new()),
             ApiError::UnknownSite(SiteKey::parse("demo").unwrap()),
             ApiError::NotFound,
+            ApiError::UnknownWebhook(1),
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge(1),
             ApiError::UnsupportedMediaType,
@@ -350,14 +358,15 @@ mod tests {
             ApiError::OriginNotAllowed(_) => 6,
             ApiError::UnknownSite(_) => 7,
             ApiError::NotFound => 8,
-            ApiError::MethodNotAllowed => 9,
-            ApiError::PayloadTooLarge(_) => 10,
-            ApiError::UnsupportedMediaType => 11,
-            ApiError::RateLimited(_) => 12,
-            ApiError::Overloaded => 13,
-            ApiError::StorageUnavailable(_) => 14,
-            ApiError::WidgetNotBuilt => 15,
-            ApiError::Internal(_) => 16,
+            ApiError::UnknownWebhook(_) => 9,
+            ApiError::MethodNotAllowed => 10,
+            ApiError::PayloadTooLarge(_) => 11,
+            ApiError::UnsupportedMediaType => 12,
+            ApiError::RateLimited(_) => 13,
+            ApiError::Overloaded => 14,
+            ApiError::StorageUnavailable(_) => 15,
+            ApiError::WidgetNotBuilt => 16,
+            ApiError::Internal(_) => 17,
         }
     }
 

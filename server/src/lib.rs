@@ -21,3 +21,4 @@ pub mod startup;
 pub mod store;
 pub mod survey;
 pub mod trend;
+pub mod webhooks;

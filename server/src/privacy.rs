@@ -3,10 +3,12 @@
 //! A customer is found through the `identify` events that linked visitors to the owner's
 //! customer id; erasing a customer erases every event of those visitors (their journeys and
 //! answers too, not just the identify), and takes them out of the rollups in the same
-//! transaction. The HTTP routes and the CLI both go through here.
+//! transaction. Webhook deliveries that carried their answers (pending or sent, with their
+//! payloads and log) are exported and erased with them. The HTTP routes and the CLI both go
+//! through here.
 
 use crate::site::Site;
-use crate::store::{Erased, HeldEvent, Store, StoreError, Subject};
+use crate::store::{Erased, HeldDelivery, HeldEvent, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use touchstone_shared::CustomerId;
@@ -82,6 +84,8 @@ pub struct Export {
     pub visitors: Vec<uuid::Uuid>,
     /// Every stored event of those visitors, oldest first.
     pub events: Vec<HeldEvent>,
+    /// The webhook deliveries that carried their answers, with what they carried.
+    pub webhook_deliveries: Vec<HeldDelivery>,
 }
 
 /// Collects everything `site` holds about `subject`.
@@ -91,6 +95,7 @@ pub async fn export(
     subject: &Subject,
 ) -> Result<Export, StoreError> {
     let events = store.held_events(site, subject).await?;
+    let webhook_deliveries = store.held_deliveries(site, subject).await?;
     let mut visitors: Vec<uuid::Uuid> = events.iter().map(|event| event.visitor).collect();
     visitors.sort();
     visitors.dedup();
@@ -98,6 +103,7 @@ pub async fn export(
         site: site.key.to_string(),
         visitors,
         events,
+        webhook_deliveries,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod responses;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);
+    webhooks::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);
 }

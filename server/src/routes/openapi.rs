@@ -8,7 +8,9 @@
 //! [`ApiDoc`]'s `paths`. The API tests (`tests/api/openapi.rs`) hold the document to their list
 //! of served routes and request every operation it documents.
 
-use super::{assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend};
+use super::{
+    assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend, webhooks,
+};
 use crate::error::ErrorBody;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -25,7 +27,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         description = "Net Promoter Score and customer journeys: the collector's HTTP API.\n\n\
             Widgets read their site's survey configuration from `/v1/sites/{site}/surveys` and \
             post events to `/v1/collect`; holders of a site's API key read its reports, change \
-            its surveys and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
+            its surveys, manage its webhooks and handle privacy requests under `/v1/sites/{site}`. Every error is JSON \
             `{\"code\", \"message\"}` with a stable `code`.",
     ),
     paths(
@@ -44,6 +46,14 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         privacy::erase,
         surveys::surveys,
         surveys::replace,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::send_test,
+        webhooks::deliveries,
         ops::healthz,
         ops::ready,
         ops::prometheus,
@@ -58,6 +68,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         (name = "reports", description = "NPS and journeys, for holders of a site's API key."),
         (name = "privacy", description = "Export or erase what is held about a respondent."),
         (name = "surveys", description = "Which surveys a site runs, when, in which words and looks."),
+        (name = "webhooks", description = "Answers delivered to other systems as they arrive, signed as Standard Webhooks prescribe."),
         (name = "operations", description = "Health checks, metrics and this document."),
         (name = "assets", description = "The loader script and the widget."),
     ),
@@ -74,7 +85,8 @@ impl Modify for ApiKeys {
             .description(Some(
                 "A site's API key (`tsk_…`, made with `touchstone key create`), valid for that \
                  site only. A key has a scope: `read` reads reports; `admin` may also export and \
-                 erase what is held about a respondent. Operations list the scope they need.",
+                 erase what is held about a respondent, change surveys and manage webhooks. \
+                 Operations list the scope they need.",
             ))
             .build();
         openapi

@@ -20,8 +20,8 @@
 use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
     HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
-    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Store, StoreError, StoredBatch,
-    Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
+    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Settled, Store, StoreError,
+    StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
     erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
     journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
     segment_tallies, segments_sql, settle, split_by_hour, stored_scope, stored_site_key,
@@ -46,12 +46,14 @@ use touchstone_shared::{SiteKey, Tally};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Connections for reading.
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The one connection that writes. SQLite takes one writer at a time anyway; keeping it on
     /// one connection keeps that connection's page cache warm, where a write from another
     /// connection would make it start cold and re-read the index pages of every group.
-    writer: SqlitePool,
+    pub(super) writer: SqlitePool,
 }
+
+super::webhooks::webhook_store!(SqliteStore, SQLITE, reader: pool, writer: writer, lock: "");
 
 /// The writer's page cache, in KiB: the hot part of the events' primary-key index (random
 /// UUIDs touch pages all over it) stays in memory. Pages are only allocated as they are used.
@@ -312,6 +314,14 @@ impl Store for SqliteStore {
         let (visitor, customer) = subject_parameters(subject);
         let sql = erase_sql(subject, &SQLITE);
         let mut tx = self.writer.begin().await?;
+        for webhooks in super::webhooks::erase_webhooks_sql(subject, &SQLITE) {
+            sqlx::query(sqlx::AssertSqlSafe(webhooks))
+                .bind(site.id)
+                .bind(visitor)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+        }
         // The rows this statement deletes are exactly the rows it returns, so the rollups lose
         // what the table loses even while collectors insert concurrently.
         let deleted: Vec<ErasedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -333,8 +343,25 @@ impl Store for SqliteStore {
         let rows = event_rows(batches);
         let mut tx = self.writer.begin().await?;
         let inserted = insert_events(&mut tx, &rows).await?;
-        let (outcomes, deltas) = settle(batches, inserted);
+        let Settled {
+            outcomes,
+            deltas,
+            inbox,
+        } = settle(batches, inserted);
         apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
+        let queued_at = now_millis();
+        for chunk in inbox.chunks(1000) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO webhook_inbox (site_id, event_id, queued_at) ");
+            insert.push_values(chunk, |mut values, (site_id, event_id)| {
+                values
+                    .push_bind(*site_id)
+                    .push_bind(*event_id)
+                    .push_bind(queued_at);
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }

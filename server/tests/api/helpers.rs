@@ -11,6 +11,7 @@ use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::Origin;
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, NewApiKey, NewSite};
+use touchstone_server::webhooks::dispatcher::DispatchSettings;
 use touchstone_shared::SiteKey;
 
 /// Runs each named `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
@@ -228,6 +229,11 @@ impl TestApp {
         .await
     }
 
+    /// Starts the real application with these webhook dispatch settings.
+    pub async fn spawn_with_webhooks(database: TestDatabase, webhooks: DispatchSettings) -> Self {
+        Self::spawn_configured(database, |settings| settings.webhooks = webhooks).await
+    }
+
     /// Starts the real application with the test settings as `configure` leaves them.
     async fn spawn_configured(
         database: TestDatabase,
@@ -243,6 +249,7 @@ impl TestApp {
                 client_per_second: NonZeroU32::new(1_000_000).unwrap(),
             },
             trusted_proxies: TrustedProxies::default(),
+            webhooks: DispatchSettings::default(),
         };
         configure(&mut settings);
         let application = Application::build(&settings)
@@ -334,6 +341,7 @@ impl TestApp {
                     .map(|event| serde_json::from_value(event).expect("a valid event"))
                     .collect(),
                 received_at: 0,
+                watched: false,
             })
             .collect();
         store.store_batches(&batches).await.expect("storing events");

@@ -22,3 +22,4 @@ mod privacy;
 mod reports;
 mod scale_out;
 mod surveys;
+mod webhooks;

@@ -416,10 +416,7 @@ impl WebhookCreateArgs {
             CategoryArg::Passive => Category::Passive,
             CategoryArg::Detractor => Category::Detractor,
         });
-        let max_score = self
-            .max_score
-            .map(Score::try_from)
-            .transpose()?;
+        let max_score = self.max_score.map(Score::try_from).transpose()?;
         let touchpoint = self
             .touchpoint
             .as_deref()
@@ -670,7 +667,10 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
                 return Ok(());
             }
             if webhooks.is_empty() {
-                println!("{} has no webhooks: add one with `touchstone webhook create`.", site.key);
+                println!(
+                    "{} has no webhooks: add one with `touchstone webhook create`.",
+                    site.key
+                );
             }
             println!("ID\tSTATE\tFORMAT\tANSWERS\tURL");
             for webhook in &webhooks {
@@ -690,7 +690,10 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
             if !store.delete_webhook(&site, which.id).await? {
                 anyhow::bail!("{} has no webhook {}", site.key, which.id);
             }
-            println!("Deleted webhook {} with its pending deliveries and log.", which.id);
+            println!(
+                "Deleted webhook {} with its pending deliveries and log.",
+                which.id
+            );
             Ok(())
         }
         WebhookCommand::Pause(which) => {
@@ -706,7 +709,11 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
             store
                 .rotate_webhook_secret(&site, webhook.id, &secret, until)
                 .await?;
-            println!("New signing secret for webhook {} (shown only now): {}", webhook.id, secret.reveal());
+            println!(
+                "New signing secret for webhook {} (shown only now): {}",
+                webhook.id,
+                secret.reveal()
+            );
             println!(
                 "Until {} deliveries are signed with the previous secret too.",
                 date_time(until)
@@ -716,7 +723,8 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
         WebhookCommand::Test(which) => {
             let (site, webhook) = existing_webhook(store, &which).await?;
             let delivery =
-                dispatcher::queue_test(store, &Watch::default(), site.key.as_str(), &webhook).await?;
+                dispatcher::queue_test(store, &Watch::default(), site.key.as_str(), &webhook)
+                    .await?;
             println!(
                 "Queued test delivery {delivery}; a running collector sends it within a second                  (see `touchstone webhook deliveries --site {} {}`).",
                 site.key, webhook.id
@@ -750,7 +758,11 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
                         (None, Some(error)) => error.clone(),
                         (None, None) => "no answer".to_owned(),
                     };
-                    format!("{} {result} in {} ms", date_time(attempt.at), attempt.duration_ms)
+                    format!(
+                        "{} {result} in {} ms",
+                        date_time(attempt.at),
+                        attempt.duration_ms
+                    )
                 });
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{last}",
@@ -767,7 +779,11 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
 }
 
 /// Pauses or resumes a subscription.
-async fn set_webhook_state(store: &dyn Store, which: &WebhookId, state: WebhookState) -> Result<()> {
+async fn set_webhook_state(
+    store: &dyn Store,
+    which: &WebhookId,
+    state: WebhookState,
+) -> Result<()> {
     let (site, webhook) = existing_webhook(store, which).await?;
     store
         .update_webhook(&site, webhook.id, &webhook.settings, state)
@@ -779,10 +795,7 @@ async fn set_webhook_state(store: &dyn Store, which: &WebhookId, state: WebhookS
     Ok(())
 }
 
-async fn existing_webhook(
-    store: &dyn Store,
-    which: &WebhookId,
-) -> Result<(Site, store::Webhook)> {
+async fn existing_webhook(store: &dyn Store, which: &WebhookId) -> Result<(Site, store::Webhook)> {
     let site = existing_site(store, &which.site).await?;
     let webhook = store
         .webhook(&site, which.id)
@@ -816,7 +829,10 @@ fn describe_filters(filters: &Filters) -> String {
         parts.push(format!("score <= {}", max.value()));
     }
     if let Some(touchpoint) = filters.touchpoint() {
-        parts.push(format!("after {touchpoint} ({} days)", filters.window().days()));
+        parts.push(format!(
+            "after {touchpoint} ({} days)",
+            filters.window().days()
+        ));
     }
     if let Some(wanted) = filters.customer_trait() {
         parts.push(format!("{}={}", wanted.name, wanted.value));

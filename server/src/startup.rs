@@ -80,11 +80,9 @@ impl Application {
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
         let watch = Arc::new(Watch::default());
-        let (ingest, writer) = Ingest::start(
-            store.clone(),
-            IngestSettings::default(),
-            watch.clone(),
-        );
+        watch.refresh(store.as_ref()).await?;
+        let (ingest, writer) =
+            Ingest::start(store.clone(), IngestSettings::default(), watch.clone());
         let dispatcher = Dispatcher::start(store.clone(), watch.clone(), settings.webhooks)?;
         let ingest = web::Data::new(ingest);
         let gate = web::Data::new(CollectGate {

@@ -11,8 +11,7 @@ use crate::site::Site;
 use crate::store::{DeliveryRecord, Store, Webhook};
 use crate::webhooks::dispatcher::{Watch, queue_test};
 use crate::webhooks::{
-    self, Filters, Format, MAX_PER_SITE, ReceiverUrl, WebhookSecret, WebhookSettings,
-    WebhookState,
+    self, Filters, Format, MAX_PER_SITE, ReceiverUrl, WebhookSecret, WebhookSettings, WebhookState,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};

@@ -21,11 +21,12 @@ use super::{
     AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
     HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
     ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Settled, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins, contains_pattern,
-    erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
-    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
-    segment_tallies, segments_sql, settle, split_by_hour, stored_scope, stored_site_key,
-    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins,
+    contains_pattern, erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach,
+    journey_reach_sql, journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql,
+    rollup_tally, segment_tallies, segments_sql, settle, split_by_hour, stored_scope,
+    stored_site_key, stored_surveys, subject_parameters, surveys_json, tallies_by_index,
+    tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -351,8 +352,9 @@ impl Store for SqliteStore {
         apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
         let queued_at = now_millis();
         for chunk in inbox.chunks(1000) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new("INSERT INTO webhook_inbox (site_id, event_id, queued_at) ");
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO webhook_inbox (site_id, event_id, queued_at) ",
+            );
             insert.push_values(chunk, |mut values, (site_id, event_id)| {
                 values
                     .push_bind(*site_id)

@@ -627,7 +627,10 @@ impl HeldRow {
 }
 
 /// The status and times a delivery takes after an attempt: `(status, next attempt, finished)`.
-pub(super) fn after_columns(after: AfterAttempt, now: i64) -> (&'static str, Option<i64>, Option<i64>) {
+pub(super) fn after_columns(
+    after: AfterAttempt,
+    now: i64,
+) -> (&'static str, Option<i64>, Option<i64>) {
     match after {
         AfterAttempt::Delivered => ("delivered", None, Some(now)),
         AfterAttempt::RetryAt(at) => ("pending", Some(at), None),
@@ -1213,7 +1216,10 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_for_each_backend() {
         let sql = "SELECT $1, '$x', $12 WHERE a = $2";
-        assert_eq!(numbered(sql, &super::super::SQLITE), "SELECT ?1, '$x', ?12 WHERE a = ?2");
+        assert_eq!(
+            numbered(sql, &super::super::SQLITE),
+            "SELECT ?1, '$x', ?12 WHERE a = ?2"
+        );
         assert_eq!(numbered(sql, &super::super::POSTGRES), sql);
     }
 }

@@ -77,21 +77,40 @@ impl Default for DispatchSettings {
 /// that wakes the dispatcher when answers of theirs were stored.
 #[derive(Debug, Default)]
 pub struct Watch {
-    sites: RwLock<HashSet<i64>>,
+    sites: RwLock<Watched>,
     bell: Notify,
 }
+
+#[derive(Debug, Default)]
+struct Watched {
+    /// The sites whose answers go to the inbox.
+    sites: HashSet<i64>,
+    /// Sites this collector started watching itself, and when: kept through refreshes for a
+    /// while, since a refresh that read the database just before the subscription was committed
+    /// would otherwise drop them.
+    recent: HashMap<i64, Instant>,
+}
+
+/// How long a site watched through this collector stays watched whatever refreshes say.
+const RECENT: Duration = Duration::from_secs(10);
 
 impl Watch {
     /// Whether the site has an active subscription (as of the dispatcher's last look, or a
     /// subscription made through this collector since).
     pub fn is_watched(&self, site_id: i64) -> bool {
-        self.sites.read().expect("watch lock").contains(&site_id)
+        self.sites
+            .read()
+            .expect("watch lock")
+            .sites
+            .contains(&site_id)
     }
 
     /// Starts watching a site at once: a subscription was made or resumed through this
     /// collector. (Through another, or the CLI, it takes until the next cycle.)
     pub fn watch(&self, site_id: i64) {
-        self.sites.write().expect("watch lock").insert(site_id);
+        let mut watched = self.sites.write().expect("watch lock");
+        watched.sites.insert(site_id);
+        watched.recent.insert(site_id, Instant::now());
     }
 
     /// Wakes the dispatcher: answers of a watched site were stored, or a delivery was queued.
@@ -99,8 +118,19 @@ impl Watch {
         self.bell.notify_one();
     }
 
-    fn replace(&self, sites: HashSet<i64>) {
-        *self.sites.write().expect("watch lock") = sites;
+    /// Reads which sites have active subscriptions. The collector does this before it serves,
+    /// so no answer of a watched site stored after a restart misses the inbox.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let sites = store.watched_sites().await?;
+        self.replace(sites.into_iter().collect());
+        Ok(())
+    }
+
+    fn replace(&self, mut sites: HashSet<i64>) {
+        let mut watched = self.sites.write().expect("watch lock");
+        watched.recent.retain(|_, since| since.elapsed() < RECENT);
+        sites.extend(watched.recent.keys().copied());
+        watched.sites = sites;
     }
 }
 
@@ -188,8 +218,13 @@ async fn run(
             let before = now_millis() - millis(settings.retention);
             match store.prune_deliveries(before).await {
                 Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "deleted finished webhook deliveries past their retention"),
-                Err(error) => tracing::warn!(error = %cause_chain(&error), "pruning webhook deliveries failed"),
+                Ok(pruned) => tracing::info!(
+                    pruned,
+                    "deleted finished webhook deliveries past their retention"
+                ),
+                Err(error) => {
+                    tracing::warn!(error = %cause_chain(&error), "pruning webhook deliveries failed")
+                }
             }
         }
     }
@@ -212,8 +247,7 @@ impl Cycle<'_> {
         senders: &Arc<Semaphore>,
         sending: &mut JoinSet<()>,
     ) -> Result<(), StoreError> {
-        let watched = self.store.watched_sites().await?;
-        self.watch.replace(watched.into_iter().collect());
+        self.watch.refresh(self.store.as_ref()).await?;
         while self.route().await? == ROUTE_CHUNK as usize {}
         self.send(senders, sending).await
     }
@@ -269,7 +303,11 @@ impl Cycle<'_> {
         let made = store.enqueue_deliveries(&claimed, &deliveries).await?;
         metrics().webhook_queued.inc_by(made);
         if made > 0 {
-            tracing::debug!(answers = claimed.len(), deliveries = made, "routed answers to webhooks");
+            tracing::debug!(
+                answers = claimed.len(),
+                deliveries = made,
+                "routed answers to webhooks"
+            );
         }
         Ok(claimed.len())
     }
@@ -370,7 +408,13 @@ async fn deliver(
         .await;
     let retry_later = |retry_after| {
         retry
-            .next_attempt(number, delivery.created_at, now_millis(), retry_after, random_u64())
+            .next_attempt(
+                number,
+                delivery.created_at,
+                now_millis(),
+                retry_after,
+                random_u64(),
+            )
             .map_or(AfterAttempt::GiveUp, AfterAttempt::RetryAt)
     };
     let (status_code, error, excerpt, after) = match sent {
@@ -418,7 +462,10 @@ async fn deliver(
         outcome = ?after,
         "webhook attempt"
     );
-    match store.finish_attempt(delivery.id, token, &attempt, after).await {
+    match store
+        .finish_attempt(delivery.id, token, &attempt, after)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             delivery = delivery.id,
@@ -491,17 +538,24 @@ mod tests {
             "msg_00000000000000000000000000000001_7"
         );
         assert_ne!(message_id(answer, 7), message_id(answer, 8));
-        assert_ne!(message_id(answer, 7), message_id(uuid::Uuid::from_u128(2), 7));
+        assert_ne!(
+            message_id(answer, 7),
+            message_id(uuid::Uuid::from_u128(2), 7)
+        );
     }
 
     #[test]
-    fn the_watch_remembers_sites_until_replaced() {
+    fn the_watch_follows_refreshes_but_keeps_what_it_just_started_watching() {
         let watch = Watch::default();
         assert!(!watch.is_watched(1));
-        watch.watch(1);
+        watch.replace(HashSet::from([1]));
         assert!(watch.is_watched(1));
         watch.replace(HashSet::from([2]));
-        assert!(!watch.is_watched(1));
+        assert!(!watch.is_watched(1), "a subscription removed elsewhere");
+        watch.watch(3);
+        // A refresh that read the database before site 3's subscription was committed.
+        watch.replace(HashSet::from([2]));
+        assert!(watch.is_watched(3));
         assert!(watch.is_watched(2));
     }
 

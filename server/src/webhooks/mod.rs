@@ -56,9 +56,8 @@ impl ReceiverUrl {
                 Self::MAX_CHARS
             )));
         }
-        let url = url::Url::parse(text).map_err(|error| {
-            invalid(&format!("must be an absolute http(s) URL ({error})"))
-        })?;
+        let url = url::Url::parse(text)
+            .map_err(|error| invalid(&format!("must be an absolute http(s) URL ({error})")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid(&format!(
                 "must be http or https, not {}",
@@ -69,7 +68,9 @@ impl ReceiverUrl {
             return Err(invalid("must name a host"));
         }
         if url.fragment().is_some() {
-            return Err(invalid("must not have a fragment (`#…`): receivers never see it"));
+            return Err(invalid(
+                "must not have a fragment (`#…`): receivers never see it",
+            ));
         }
         Ok(ReceiverUrl(url))
     }
@@ -427,7 +428,8 @@ mod tests {
 
     #[test]
     fn the_touchpoint_must_come_within_the_window_before_the_answer() {
-        let support = filters(serde_json::json!({ "touchpoint": "support_contact", "window_days": 7 }));
+        let support =
+            filters(serde_json::json!({ "touchpoint": "support_contact", "window_days": 7 }));
         let at = 100 * DAY;
         assert!(support.matches(&answer(5, &[("support_contact", at - DAY)], &[])));
         assert!(support.matches(&answer(5, &[("support_contact", at - 7 * DAY)], &[])));
@@ -457,7 +459,10 @@ mod tests {
             serde_json::json!({ "colour": "red" }),
             serde_json::json!({ "category": "promoter", "max_score": 6 }),
         ] {
-            assert!(serde_json::from_value::<Filters>(bad.clone()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_value::<Filters>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -506,7 +511,10 @@ mod tests {
     #[test]
     fn trait_pairs_read_name_equals_value() {
         let pair = TraitMatch::parse_pair("plan=pro plus").unwrap();
-        assert_eq!((pair.name.as_str(), pair.value.as_str()), ("plan", "pro plus"));
+        assert_eq!(
+            (pair.name.as_str(), pair.value.as_str()),
+            ("plan", "pro plus")
+        );
         assert!(TraitMatch::parse_pair("plan").is_err());
         assert!(TraitMatch::parse_pair("Plan=pro").is_err());
         assert!(TraitMatch::parse_pair("plan=").is_err());
@@ -514,7 +522,10 @@ mod tests {
 
     #[test]
     fn descriptions_are_one_short_line() {
-        assert_eq!(description(Some("  Support  ")).unwrap().as_deref(), Some("Support"));
+        assert_eq!(
+            description(Some("  Support  ")).unwrap().as_deref(),
+            Some("Support")
+        );
         assert_eq!(description(Some("   ")).unwrap(), None);
         assert!(description(Some("two\nlines")).is_err());
         assert!(description(Some(&"x".repeat(201))).is_err());

@@ -54,7 +54,13 @@ pub fn answer(format: Format, answer: &AnswerContext, window_millis: i64, now: i
                 })).collect::<Vec<_>>(),
             },
         }),
-        Format::Slack => slack_answer(answer, &steps.iter().map(|step| step.name.as_str()).collect::<Vec<_>>()),
+        Format::Slack => slack_answer(
+            answer,
+            &steps
+                .iter()
+                .map(|step| step.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
     };
     body.to_string()
 }
@@ -97,10 +103,10 @@ fn slack_answer(answer: &AnswerContext, journey: &[&str]) -> Value {
         answer.site_key,
         answer.survey
     );
-    let who = answer
-        .customer
-        .as_deref()
-        .map_or_else(|| "an anonymous visitor".to_owned(), |id| format!("customer {id}"));
+    let who = answer.customer.as_deref().map_or_else(
+        || "an anonymous visitor".to_owned(),
+        |id| format!("customer {id}"),
+    );
     let mut text = format!("{headline} from {who}");
     if let Some(comment) = &answer.comment {
         text.push_str(&format!(": “{comment}”"));
@@ -130,7 +136,11 @@ fn slack_answer(answer: &AnswerContext, journey: &[&str]) -> Value {
         let shown = &named[named.len().saturating_sub(10)..];
         context.push(format!(
             "Journey: {}",
-            shown.iter().map(|name| escape(name)).collect::<Vec<_>>().join(" → ")
+            shown
+                .iter()
+                .map(|name| escape(name))
+                .collect::<Vec<_>>()
+                .join(" → ")
         ));
     }
     context.push(format!("Response `{}`", answer.event_id));
@@ -196,9 +206,13 @@ mod tests {
 
     #[test]
     fn the_standard_payload_holds_the_answer_customer_and_journey() {
-        let body: Value =
-            serde_json::from_str(&answer(Format::Standard, &detractor(), 86_400_000, 1_763_900_006_000))
-                .unwrap();
+        let body: Value = serde_json::from_str(&answer(
+            Format::Standard,
+            &detractor(),
+            86_400_000,
+            1_763_900_006_000,
+        ))
+        .unwrap();
         assert_eq!(body["type"], "nps.answer");
         assert_eq!(body["timestamp"], "2025-11-23T12:13:26.000Z");
         let data = &body["data"];
@@ -208,7 +222,10 @@ mod tests {
         assert_eq!(data["response"]["category"], "detractor");
         assert_eq!(data["response"]["comment"], "Slow <!channel> & rude");
         assert_eq!(data["response"]["answered_at"], "2025-11-23T12:13:24.000Z");
-        assert_eq!(data["customer"], json!({ "id": "cus_42", "traits": { "plan": "pro" } }));
+        assert_eq!(
+            data["customer"],
+            json!({ "id": "cus_42", "traits": { "plan": "pro" } })
+        );
         // The page view from ten days before is outside the one-day window.
         assert_eq!(
             data["journey"],
@@ -231,7 +248,10 @@ mod tests {
         let body: Value =
             serde_json::from_str(&answer(Format::Slack, &detractor(), 86_400_000, 0)).unwrap();
         let text = body["text"].as_str().unwrap();
-        assert!(text.starts_with("Detractor 3/10 on demo (nps survey) from customer cus_42"), "{text}");
+        assert!(
+            text.starts_with("Detractor 3/10 on demo (nps survey) from customer cus_42"),
+            "{text}"
+        );
         assert!(text.contains("&lt;!channel&gt; &amp; rude"), "{text}");
         assert!(!text.contains("<!channel>"), "{text}");
         let section = body["blocks"][0]["text"]["text"].as_str().unwrap();

@@ -47,9 +47,7 @@ impl RetryPolicy {
     pub fn jittered(&self, attempt: u32, random: u64) -> Duration {
         let unit = (random >> 11) as f64 / (1u64 << 53) as f64;
         let factor = 1.0 - JITTER + 2.0 * JITTER * unit;
-        self.backoff(attempt)
-            .mul_f64(factor)
-            .min(self.max_delay)
+        self.backoff(attempt).mul_f64(factor).min(self.max_delay)
     }
 
     /// When to try again after failed attempt number `attempt` of a delivery made at
@@ -112,8 +110,11 @@ mod tests {
         let policy = RetryPolicy::default();
         assert_eq!(policy.jittered(1, 0), Duration::from_secs(24));
         let highest = policy.jittered(1, u64::MAX);
-        assert!(highest < Duration::from_secs(36) && highest > Duration::from_secs(35));
-        assert_eq!(policy.jittered(1, u64::MAX / 2 + 1), Duration::from_secs(30));
+        assert!(highest <= Duration::from_secs(36) && highest > Duration::from_secs(35));
+        assert_eq!(
+            policy.jittered(1, u64::MAX / 2 + 1),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

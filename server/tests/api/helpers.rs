@@ -177,6 +177,14 @@ fn random_u128() -> u128 {
     u128::from_le_bytes(bytes)
 }
 
+/// An HTTP client for the tests. reqwest is built with rustls but without cryptography of its
+/// own (the collector brings `ring` for its webhook deliveries), so the provider is installed
+/// first; a client built without one panics.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// The origin the test site allows.
 pub const SHOP_ORIGIN: &str = "https://shop.example";
 
@@ -263,7 +271,7 @@ impl TestApp {
             site,
             api_key,
             database,
-            client: reqwest::Client::new(),
+            client: http_client(),
         }
     }
 

@@ -62,7 +62,10 @@ impl Collector {
     pub fn start_with_env(database_url: &str, env: &[(&str, &str)]) -> Self {
         let mut command = serve(database_url, &crate::helpers::no_widget_dir());
         command
-            .env("TOUCHSTONE_LOG", "warn,touchstone_server::routes::assets=error")
+            .env(
+                "TOUCHSTONE_LOG",
+                "warn,touchstone_server::routes::assets=error",
+            )
             .envs(env.iter().copied());
         Self::launch(command, database_url)
     }

@@ -26,6 +26,7 @@ use crate::metrics::metrics;
 use crate::store::{
     AfterAttempt, Attempt, LeasedDelivery, NewDelivery, Store, StoreError, Webhook, now_millis,
 };
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -263,11 +264,10 @@ impl Cycle<'_> {
         let mut subscriptions: HashMap<i64, Vec<Webhook>> = HashMap::new();
         let mut deliveries = Vec::new();
         for &(site_id, event_id) in &claimed {
-            if !subscriptions.contains_key(&site_id) {
-                let active = store.active_webhooks(site_id).await?;
-                subscriptions.insert(site_id, active);
-            }
-            let webhooks = &subscriptions[&site_id];
+            let webhooks = match subscriptions.entry(site_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(new) => new.insert(store.active_webhooks(site_id).await?),
+            };
             let Some(window) = webhooks
                 .iter()
                 .map(|webhook| webhook.settings.filters.window().millis())

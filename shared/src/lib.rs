@@ -14,6 +14,7 @@ pub mod score;
 pub mod survey;
 pub mod tally;
 pub mod text;
+pub mod weighted;
 pub mod wire;
 
 pub use score::{Category, Score, ScoreError};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const CONFIDENCE_LEVEL: f64 = 0.95;
 
 /// The two-sided 95% quantile of the standard normal distribution.
-const Z_95: f64 = 1.959_963_984_540_054;
+pub(crate) const Z_95: f64 = 1.959_963_984_540_054;
 
 /// Below this many answers a score is flagged as a small sample.
 ///

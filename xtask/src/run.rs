@@ -1,6 +1,6 @@
 //! `cargo xtask run`: the demo. Builds the widget and the collector, makes sure the demo site
 //! exists with a fresh read API key (seeding a new one with made-up visitors), prints where to
-//! look, and serves until Ctrl-C.
+//! look (the demo shop, the dashboard, the key), and serves until Ctrl-C.
 
 use crate::process::{cargo, output, run as run_command, step};
 use crate::{tools, widget};
@@ -44,6 +44,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let origin = format!("http://{bind}");
     println!();
     println!("  Demo shop:     {origin}/shop/");
+    println!("  Dashboard:     {origin}/dashboard/   (paste the read API key)");
     println!("  Read API key:  {api_key}");
     println!(
         "  NPS report:    curl -H 'Authorization: Bearer {api_key}' {origin}/v1/sites/{DEMO_SITE}/nps"

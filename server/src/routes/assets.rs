@@ -1,5 +1,6 @@
 //! What browsers load: the loader script at `/touchstone.js`, the built widget under a
-//! content-hashed path, and the static pages in `www/` (the demo shop) at `/`.
+//! content-hashed path, the marketers' dashboard (`www/dashboard/`) at `/dashboard/` under a
+//! strict Content-Security-Policy, and the other static pages in `www/` (the demo shop) at `/`.
 //!
 //! The loader is cached briefly, so a new widget reaches visitors within minutes; the widget's
 //! files are immutable under their hash, so browsers keep them for a year and never see a mix of
@@ -9,6 +10,7 @@ use crate::error::{ApiError, ErrorBody};
 use actix_files::Files;
 use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
@@ -20,6 +22,13 @@ const WIDGET_BASE_TOKEN: &str = "__TOUCHSTONE_WIDGET_BASE__";
 const GLUE_FILE: &str = "touchstone_widget.js";
 const WASM_FILE: &str = "touchstone_widget_bg.wasm";
 const LOADER_FILE: &str = "loader.js";
+/// The dashboard's folder in `www/`, served at `/dashboard/`.
+const DASHBOARD_DIR: &str = "dashboard";
+/// The dashboard loads its own scripts and styles and talks to its own origin, nothing else: no
+/// inline script or style, no other origin, no frames, no plugins.
+const DASHBOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'; object-src 'none'";
 
 /// Why the web assets could not be loaded at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -109,20 +118,48 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &Assets) {
     cfg.app_data(web::Data::new(assets.clone()))
         .route("/touchstone.js", web::get().to(loader))
         .route("/widget/{hash}/{file}", web::get().to(widget_file))
+        // Before the scope, which would otherwise take `/dashboard` too.
+        .route("/dashboard", web::get().to(dashboard_slash))
         .service(
-            Files::new("/", &assets.www_dir)
-                .index_file("index.html")
-                .redirect_to_slash_directory()
+            web::scope("/dashboard")
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::CONTENT_SECURITY_POLICY, DASHBOARD_CSP))
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::REFERRER_POLICY, "no-referrer"))
+                        // Revalidated on every load, so a new collector's dashboard shows at once.
+                        .add((header::CACHE_CONTROL, "no-cache")),
+                )
+                .service(static_files("/", &assets.www_dir.join(DASHBOARD_DIR))),
+        )
+        .service(
+            static_files("/", &assets.www_dir)
                 // The loader template is served, filled in, at /touchstone.js only.
-                .path_filter(|path, _| path != Path::new(LOADER_FILE))
-                .default_handler(fn_service(|request: ServiceRequest| async {
-                    let (request, _) = request.into_parts();
-                    Ok(ServiceResponse::new(
-                        request,
-                        ApiError::NotFound.error_response(),
-                    ))
-                })),
+                .path_filter(|path, _| path != Path::new(LOADER_FILE)),
         );
+}
+
+/// The files under `dir` at `mount`, `index.html` for folders, and a JSON `404 not_found` for
+/// the rest.
+fn static_files(mount: &str, dir: &Path) -> Files {
+    Files::new(mount, dir)
+        .index_file("index.html")
+        .redirect_to_slash_directory()
+        .default_handler(fn_service(|request: ServiceRequest| async {
+            let (request, _) = request.into_parts();
+            Ok(ServiceResponse::new(
+                request,
+                ApiError::NotFound.error_response(),
+            ))
+        }))
+}
+
+/// `/dashboard` without its slash: redirected, so the page's relative links resolve in its
+/// folder. The `Location` is relative too, so a collector behind a path prefix still works.
+async fn dashboard_slash() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "dashboard/"))
+        .finish()
 }
 
 /// The loader script

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per group; each owns its DTOs and handlers and registers itself
 //! through a `configure` function.
 
+pub mod accounts;
 pub mod assets;
 pub mod collect;
 pub mod journey;
@@ -13,6 +14,7 @@ pub mod segments;
 pub mod surveys;
 pub mod trend;
 pub mod webhooks;
+pub mod whoami;
 
 use crate::error::ApiError;
 use actix_web::{ResponseError, web};
@@ -29,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     );
     collect::configure(cfg);
     nps::configure(cfg);
+    accounts::configure(cfg);
     trend::configure(cfg);
     journey::configure(cfg);
     ops::configure(cfg);
@@ -37,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     segments::configure(cfg);
     surveys::configure(cfg);
     webhooks::configure(cfg);
+    whoami::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);
 }

@@ -9,7 +9,8 @@
 //! of served routes and request every operation it documents.
 
 use super::{
-    assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend, webhooks,
+    accounts, assets, collect, journey, nps, ops, privacy, responses, segments, surveys, trend,
+    webhooks, whoami,
 };
 use crate::error::ErrorBody;
 use actix_web::http::header;
@@ -35,6 +36,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         collect::preflight,
         nps::nps,
         nps::compare,
+        accounts::accounts,
         trend::trend,
         journey::touchpoints,
         journey::drivers,
@@ -42,6 +44,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         responses::responses,
         responses::responses_csv,
         segments::segments,
+        whoami::whoami,
         privacy::export,
         privacy::erase,
         surveys::surveys,

@@ -1,6 +1,6 @@
 //! `GET /v1/sites/{site}/segments`: the NPS of each segment of a site's respondents (by survey,
-//! language, device, page, traffic source, campaign tag or customer trait), for holders of the
-//! site's read API key.
+//! language, device, page, named touchpoint, traffic source, campaign tag or customer trait), for
+//! holders of the site's read API key.
 
 use super::openapi::{InvalidPeriod, KeyedErrors, SitePath};
 use crate::auth::authorize;
@@ -10,7 +10,7 @@ use crate::store::{AnswerScope, Segment, Store, UtmTag};
 use crate::survey::survey_param;
 use actix_web::{HttpRequest, web};
 use serde::{Deserialize, Serialize};
-use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId, TraitName};
+use touchstone_shared::{CONFIDENCE_LEVEL, NpsSummary, SurveyId, Tally, TraitName};
 use utoipa::ToSchema;
 
 /// Registers the segments report.
@@ -43,6 +43,8 @@ struct SegmentsReport {
     /// Always 0.95.
     confidence_level: f64,
     /// Most answers first; `value` is null for answers without one (no trait, a direct visit…).
+    /// By `touchpoint` the segments overlap (a respondent counts in each one they reached) and
+    /// answers that reached none are not listed.
     segments: Vec<SegmentRow>,
 }
 
@@ -58,8 +60,10 @@ struct SegmentRow {
 /// NPS by segment
 ///
 /// `by`: `survey`, `language`, `device`, `page` (the last page viewed before answering),
-/// `referrer`, `utm_source`, `utm_medium`, `utm_campaign` (of the respondent's last visit that
-/// arrived with a referrer or campaign tags within `window_days`: last non-direct touch), or
+/// `touchpoint` (each named touchpoint the respondent reached within `window_days` before
+/// answering: overlapping segments; `/drivers` compares each with the answers that did not reach
+/// it), `referrer`, `utm_source`, `utm_medium`, `utm_campaign` (of the respondent's last visit
+/// that arrived with a referrer or campaign tags within `window_days`: last non-direct touch), or
 /// `trait.NAME` for a customer trait given with `identify` (the visitor's latest). Each segment
 /// has its 95% interval and the small-sample flag.
 #[utoipa::path(
@@ -69,7 +73,7 @@ struct SegmentRow {
     params(
         SitePath,
         PeriodParams,
-        ("by" = String, Query, description = "`survey`, `language`, `device`, `page`, `referrer`, `utm_source`, `utm_medium`, `utm_campaign` or `trait.NAME` (e.g. `trait.plan`)."),
+        ("by" = String, Query, description = "`survey`, `language`, `device`, `page`, `touchpoint`, `referrer`, `utm_source`, `utm_medium`, `utm_campaign` or `trait.NAME` (e.g. `trait.plan`)."),
         ("survey" = Option<String>, Query, description = "One survey's answers; every survey of the site by default."),
         ("window_days" = Option<u16>, Query, description = "How far before an answer the page, referrer and tags are looked for: 1 to 365 days, 30 by default."),
     ),
@@ -93,15 +97,27 @@ async fn segments(
     let by = params.by.as_deref().ok_or_else(|| {
         ApiError::InvalidParameter("say what to group by with `by`, e.g. by=device".into())
     })?;
-    let segment = parse_segment(by)?;
     let window = JourneyWindow::parse(params.window_days)?;
     let scope = AnswerScope {
         site: &site,
         survey: survey.as_ref(),
     };
-    let tallies = store
-        .segments(scope, period.range(), &segment, window.millis())
-        .await?;
+    let tallies = if by == "touchpoint" {
+        let reach = store
+            .journey_reach(scope, period.range(), window.millis())
+            .await?;
+        most_answers_first(
+            reach
+                .reached
+                .into_iter()
+                .map(|(name, tally)| (Some(name), tally)),
+        )
+    } else {
+        let segment = parse_segment(by)?;
+        store
+            .segments(scope, period.range(), &segment, window.millis())
+            .await?
+    };
     Ok(web::Json(SegmentsReport {
         site: site.key.to_string(),
         survey,
@@ -116,6 +132,19 @@ async fn segments(
             })
             .collect(),
     }))
+}
+
+/// `segments` ordered as every segments report is: most answers first, then by value.
+fn most_answers_first(
+    segments: impl IntoIterator<Item = (Option<String>, Tally)>,
+) -> Vec<(Option<String>, Tally)> {
+    let mut segments: Vec<_> = segments.into_iter().collect();
+    segments.sort_by(|a, b| {
+        b.1.responses()
+            .cmp(&a.1.responses())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    segments
 }
 
 fn parse_segment(by: &str) -> Result<Segment, ApiError> {
@@ -135,8 +164,8 @@ fn parse_segment(by: &str) -> Result<Segment, ApiError> {
             ),
             None => {
                 return Err(ApiError::InvalidParameter(format!(
-                    "`by` is survey, language, device, page, referrer, utm_source, utm_medium, \
-                     utm_campaign or trait.NAME, not {other:?}"
+                    "`by` is survey, language, device, page, touchpoint, referrer, utm_source, \
+                     utm_medium, utm_campaign or trait.NAME, not {other:?}"
                 )));
             }
         },

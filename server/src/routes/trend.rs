@@ -71,7 +71,7 @@ struct TrendPoint {
 
 /// The NPS of each day, ISO week or month of a period
 ///
-/// Served from the hourly rollups; exact at every bucket edge, in any time zone.
+/// Served from the quarter-hour rollups; exact at every bucket edge, in any time zone.
 #[utoipa::path(
     get,
     path = "/v1/sites/{site}/nps/trend",

@@ -25,11 +25,16 @@ use std::sync::Arc;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::{DeviceClass, Event, Timestamp, Utm, VisitorId};
 use touchstone_shared::{
-    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally,
+    CampaignTag, Comment, CustomerId, Language, PageUrl, Score, SiteKey, SurveyId, Tally, TraitName,
 };
 
-/// The width of a rollup bucket.
+/// The width of a touchpoint rollup row.
 pub const HOUR_MILLIS: i64 = 3_600_000;
+
+/// The width of an answer rollup row. Every time zone in use is a whole number of quarter hours
+/// from UTC (+05:30 India, +05:45 Nepal, +12:45 Chatham), so a day, week or month in any zone
+/// starts on one and its buckets are read from the rollups alone, never from the raw answers.
+pub const QUARTER_HOUR_MILLIS: i64 = 900_000;
 
 /// What a new site is made of.
 #[derive(Debug, Clone)]
@@ -152,6 +157,22 @@ impl<'a> AnswerScope<'a> {
     fn survey(&self) -> Option<&'a str> {
         self.survey.map(SurveyId::as_str)
     }
+}
+
+/// An answer of a respondent whose latest `identify` named their business account: what the
+/// account report rolls up.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountAnswer {
+    /// The value of the account trait.
+    pub account: String,
+    /// The value of the weight trait (e.g. seats) as given, if asked for and present.
+    pub weight: Option<String>,
+    /// The customer id the respondent was identified as.
+    pub customer: String,
+    /// The score, 0 to 10.
+    pub score: i64,
+    /// When it was given, in milliseconds since the epoch.
+    pub at: i64,
 }
 
 /// A period's answers, and for each touchpoint the answers of the respondents who reached it
@@ -486,6 +507,35 @@ fn segments_sql(dialect: &Dialect, segment: &Segment) -> String {
     )
 }
 
+/// The query behind [`Store::account_answers`]. Parameters: 1 the site id, 2 and 3 the period's
+/// bounds, 4 the survey or null, 5 the account trait's name, 6 the weight trait's name or null.
+fn account_answers_sql(dialect: &Dialect) -> String {
+    let p = dialect.placeholder;
+    let (site, from, to) = (p(1), p(2), p(3));
+    let survey = (dialect.text_placeholder)(4);
+    // The respondent's latest identify, one column of it at a time.
+    let latest = |column: String| {
+        format!(
+            "(SELECT {column} FROM events AS who WHERE who.site_id = answer.site_id \
+               AND who.visitor_id = answer.visitor_id AND who.kind = 'identify' \
+             ORDER BY who.occurred_at DESC LIMIT 1)"
+        )
+    };
+    format!(
+        "SELECT account, weight, customer, score, at FROM ( \
+           SELECT {account} AS account, {weight} AS weight, {customer} AS customer, \
+                  answer.{score}, answer.occurred_at AS at FROM events AS answer \
+           WHERE answer.site_id = {site} AND answer.kind = 'response' \
+             AND answer.occurred_at >= {from} AND answer.occurred_at < {to} \
+             AND ({survey} IS NULL OR answer.survey = {survey})) AS answered \
+         WHERE account IS NOT NULL AND customer IS NOT NULL",
+        account = latest((dialect.trait_value)("who", 5)),
+        weight = latest((dialect.trait_value)("who", 6)),
+        customer = latest("who.customer_id".to_owned()),
+        score = dialect.score,
+    )
+}
+
 /// Folds the rows of [`segments_sql`] into one tally per segment value (`None`: the answers
 /// without one), most answers first.
 fn segment_tallies(
@@ -775,6 +825,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         key_hash: &KeyHash,
     ) -> Result<Option<Authorized>, StoreError>;
 
+    /// The site and scope of the unrevoked API key whose hash is `key_hash`, if any: a key
+    /// belongs to exactly one site, so the key alone names it (`GET /v1/whoami`).
+    async fn key_holder(&self, key_hash: &KeyHash) -> Result<Option<Authorized>, StoreError>;
+
     /// Every event held about `subject`, oldest first: all of the visitor's events, or all
     /// events of every visitor identified as the customer — except identify events naming
     /// other customers (a shared browser), which are theirs, not this customer's.
@@ -808,24 +862,24 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     /// The promoters, passives and detractors who answered in each bucket, in order.
     ///
-    /// Answers in whole UTC hours come from the hourly rollups, all in one query
-    /// ([`Store::hourly_tallies`]); those in the partial hours at bucket edges that do not fall
-    /// on a whole hour (a day in a +05:30 zone, the ends of a period given to the second) come
-    /// from the raw events, in one more ([`Store::raw_tallies`]). The assignment to buckets is
-    /// the same for every backend, so it is written here once.
+    /// Answers in whole quarter hours come from the answer rollups, all in one query
+    /// ([`Store::rollup_tallies`]); those in the partial quarter hours at the ends of a period
+    /// given to the minute or second come from the raw events, in one more
+    /// ([`Store::raw_tallies`]). The assignment to buckets is the same for every backend, so it
+    /// is written here once.
     async fn tally_buckets(
         &self,
         scope: AnswerScope<'_>,
         buckets: &BucketEdges,
     ) -> Result<Vec<Tally>, StoreError> {
         let plan = BucketPlan::new(buckets);
-        let hourly = match plan.hours {
-            Some(hours) => self.hourly_tallies(scope, hours).await?,
+        let rolled_up = match plan.slots {
+            Some(slots) => self.rollup_tallies(scope, slots).await?,
             None => Vec::new(),
         };
-        let mut tallies = plan.tally_rollups(hourly);
-        let partial_hours: Vec<TimeRange> = plan.edges.iter().map(|(_, range)| *range).collect();
-        for (index, tally) in self.raw_tallies(scope, &partial_hours).await? {
+        let mut tallies = plan.tally_rollups(rolled_up);
+        let partial: Vec<TimeRange> = plan.edges.iter().map(|(_, range)| *range).collect();
+        for (index, tally) in self.raw_tallies(scope, &partial).await? {
             let bucket = plan.edges.get(index).map(|(bucket, _)| *bucket);
             match bucket.and_then(|bucket| tallies.get_mut(bucket)) {
                 Some(bucket) => *bucket += tally,
@@ -835,13 +889,13 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         Ok(tallies)
     }
 
-    /// The site's hourly rollup rows within `hours` (both ends on whole hours), as
-    /// `(hour, tally)` in any order (an hour may come once per survey): the first half of
-    /// [`Store::tally_buckets`].
-    async fn hourly_tallies(
+    /// The site's answer rollup rows within `slots` (both ends on whole quarter hours), as
+    /// `(quarter hour, tally)` in any order (a quarter hour may come once per survey): the first
+    /// half of [`Store::tally_buckets`].
+    async fn rollup_tallies(
         &self,
         scope: AnswerScope<'_>,
-        hours: TimeRange,
+        slots: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError>;
 
     /// The site's answers within each of `ranges`, counted from the raw events, as
@@ -861,6 +915,16 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         range: TimeRange,
         window_millis: i64,
     ) -> Result<JourneyReach, StoreError>;
+
+    /// The answers within `range` of respondents whose latest `identify` gave the trait
+    /// `account`, with that identify's customer id and `weight` trait, in no particular order.
+    async fn account_answers(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        account: &TraitName,
+        weight: Option<&TraitName>,
+    ) -> Result<Vec<AccountAnswer>, StoreError>;
 
     /// The answers within `range`, grouped by `segment`: one tally per value (`None` for answers
     /// without one), most answers first. `window_millis` bounds how far back the journey-based
@@ -1046,7 +1110,7 @@ fn event_rows(batches: &[IncomingBatch]) -> Vec<EventRow<'_>> {
 /// What a committed group adds to the rollups, keyed and sorted so upserts lock in one order.
 #[derive(Debug, Default, PartialEq)]
 struct RollupDeltas {
-    /// `(site id, survey, hour)` → answers.
+    /// `(site id, survey, quarter hour)` → answers.
     nps: BTreeMap<(i64, String, i64), Tally>,
     /// `(site id, touchpoint name, hour)` → count.
     touchpoints: BTreeMap<(i64, String, i64), i64>,
@@ -1079,12 +1143,16 @@ fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -
                     continue;
                 }
                 new += 1;
-                let hour = hour_of(event.at());
+                let at = event.at().millis();
                 match event {
                     Event::Response { score, survey, .. } => {
                         deltas
                             .nps
-                            .entry((batch.site_id, survey.to_string(), hour))
+                            .entry((
+                                batch.site_id,
+                                survey.to_string(),
+                                slot_of(at, QUARTER_HOUR_MILLIS),
+                            ))
                             .or_default()
                             .record(score.category());
                         if batch.watched {
@@ -1094,7 +1162,7 @@ fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -
                     Event::Touchpoint { name, .. } => {
                         *deltas
                             .touchpoints
-                            .entry((batch.site_id, name.to_string(), hour))
+                            .entry((batch.site_id, name.to_string(), slot_of(at, HOUR_MILLIS)))
                             .or_default() += 1;
                     }
                     // Identities, showings and dismissals are not counted in any rollup.
@@ -1134,7 +1202,6 @@ fn erased_deltas(site_id: i64, rows: &[ErasedRow]) -> Result<(RollupDeltas, Eras
         events: rows.len() as u64,
         ..Erased::default()
     };
-    let hour = |at: i64| at.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
     for row in rows {
         match (row.kind.as_str(), row.score, &row.name) {
             ("response", Some(score), _) => {
@@ -1145,14 +1212,18 @@ fn erased_deltas(site_id: i64, rows: &[ErasedRow]) -> Result<(RollupDeltas, Eras
                     .unwrap_or_else(|| SurveyId::DEFAULT.into());
                 deltas
                     .nps
-                    .entry((site_id, survey, hour(row.occurred_at)))
+                    .entry((
+                        site_id,
+                        survey,
+                        slot_of(row.occurred_at, QUARTER_HOUR_MILLIS),
+                    ))
                     .or_default()
                     .record(stored_score(score)?.category());
             }
             ("touchpoint", _, Some(name)) => {
                 *deltas
                     .touchpoints
-                    .entry((site_id, name.clone(), hour(row.occurred_at)))
+                    .entry((site_id, name.clone(), slot_of(row.occurred_at, HOUR_MILLIS)))
                     .or_default() += 1;
             }
             _ => {}
@@ -1184,40 +1255,36 @@ impl Direction {
     }
 }
 
-/// The first millisecond of the hour `at` falls in.
-fn hour_of(at: Timestamp) -> i64 {
-    at.millis().div_euclid(HOUR_MILLIS) * HOUR_MILLIS
+/// The first millisecond of the rollup slot of `width` that `at` falls in.
+fn slot_of(at: i64, width: i64) -> i64 {
+    at.div_euclid(width) * width
 }
 
-/// A report's range cut into the whole hours the rollups answer and the ragged edges that only
-/// the raw events can answer exactly.
+/// A report's range cut into the whole rollup slots the rollups answer and the ragged edges that
+/// only the raw events can answer exactly.
 #[derive(Debug, PartialEq, Eq)]
-struct HourSplit {
-    /// Whole hours, both ends on an hour boundary.
-    hours: Option<TimeRange>,
-    /// At most two partial hours, before and after.
+struct SlotSplit {
+    /// Whole slots, both ends on a slot boundary.
+    whole: Option<TimeRange>,
+    /// At most two partial slots, before and after.
     edges: Vec<TimeRange>,
 }
 
-fn split_by_hour(range: TimeRange) -> HourSplit {
+/// Cuts `range` (clipped to the valid timestamps) into whole slots of `width` and ragged edges.
+fn split_by_slot(range: TimeRange, width: i64) -> SlotSplit {
     let from = range.from.max(0);
     let to = range.to.min(Timestamp::MAX_MILLIS + 1);
     if from >= to {
-        return HourSplit {
-            hours: None,
+        return SlotSplit {
+            whole: None,
             edges: Vec::new(),
         };
     }
-    let first_whole = from.div_euclid(HOUR_MILLIS) * HOUR_MILLIS
-        + if from % HOUR_MILLIS == 0 {
-            0
-        } else {
-            HOUR_MILLIS
-        };
-    let last_whole = to.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
+    let first_whole = slot_of(from, width) + if from % width == 0 { 0 } else { width };
+    let last_whole = slot_of(to, width);
     if first_whole >= last_whole {
-        return HourSplit {
-            hours: None,
+        return SlotSplit {
+            whole: None,
             edges: vec![TimeRange { from, to }],
         };
     }
@@ -1234,8 +1301,8 @@ fn split_by_hour(range: TimeRange) -> HourSplit {
     .into_iter()
     .filter(|edge| edge.from < edge.to)
     .collect();
-    HourSplit {
-        hours: Some(TimeRange {
+    SlotSplit {
+        whole: Some(TimeRange {
             from: first_whole,
             to: last_whole,
         }),
@@ -1243,56 +1310,58 @@ fn split_by_hour(range: TimeRange) -> HourSplit {
     }
 }
 
-/// How a bucketed report reads the database: every bucket split by [`split_by_hour`] into the
-/// whole hours the rollups answer and the partial hours only the raw events can answer.
+/// How a bucketed report reads the database: every bucket split by [`split_by_slot`] into the
+/// whole quarter hours the answer rollups hold and the partial ones only the raw events can
+/// answer (only at a period's ends given to the minute or second: bucket edges in any time zone
+/// fall on quarter hours).
 #[derive(Debug, PartialEq, Eq)]
 struct BucketPlan {
-    /// The whole hours of every bucket together, for one rollup query. Hours cut by a bucket
-    /// edge lie inside it but belong to no bucket's whole hours, so their rollup rows are
-    /// skipped: the raw events of their parts count instead.
-    hours: Option<TimeRange>,
+    /// The whole quarter hours of every bucket together, for one rollup query. A quarter hour
+    /// cut by a bucket edge lies inside it but belongs to no bucket's whole slots, so its rollup
+    /// row is skipped: the raw events of its parts count instead.
+    slots: Option<TimeRange>,
     /// Where each bucket starts.
     starts: Vec<i64>,
-    /// Each bucket's own whole hours.
-    bucket_hours: Vec<Option<TimeRange>>,
-    /// The partial hours, each with the index of the one bucket it lies in.
+    /// Each bucket's own whole quarter hours.
+    bucket_slots: Vec<Option<TimeRange>>,
+    /// The partial quarter hours, each with the index of the one bucket it lies in.
     edges: Vec<(usize, TimeRange)>,
 }
 
 impl BucketPlan {
     fn new(buckets: &BucketEdges) -> Self {
         let mut plan = BucketPlan {
-            hours: None,
+            slots: None,
             starts: buckets.ranges().map(|bucket| bucket.from).collect(),
-            bucket_hours: Vec::with_capacity(buckets.buckets()),
+            bucket_slots: Vec::with_capacity(buckets.buckets()),
             edges: Vec::new(),
         };
         for (index, bucket) in buckets.ranges().enumerate() {
-            let split = split_by_hour(bucket);
-            if let Some(hours) = split.hours {
-                let from = plan.hours.map_or(hours.from, |all| all.from);
-                plan.hours = Some(TimeRange { from, to: hours.to });
+            let split = split_by_slot(bucket, QUARTER_HOUR_MILLIS);
+            if let Some(whole) = split.whole {
+                let from = plan.slots.map_or(whole.from, |all| all.from);
+                plan.slots = Some(TimeRange { from, to: whole.to });
             }
-            plan.bucket_hours.push(split.hours);
+            plan.bucket_slots.push(split.whole);
             plan.edges
                 .extend(split.edges.into_iter().map(|edge| (index, edge)));
         }
         plan
     }
 
-    /// One tally per bucket from the rollup rows `(hour, tally)` of [`Self::hours`]; a row
-    /// counts in the bucket whose whole hours hold its hour, or nowhere.
+    /// One tally per bucket from the rollup rows `(slot, tally)` of [`Self::slots`]; a row
+    /// counts in the bucket whose whole slots hold its slot, or nowhere.
     fn tally_rollups(&self, rows: impl IntoIterator<Item = (i64, Tally)>) -> Vec<Tally> {
-        let mut tallies = vec![Tally::default(); self.bucket_hours.len()];
-        for (hour, tally) in rows {
+        let mut tallies = vec![Tally::default(); self.bucket_slots.len()];
+        for (slot, tally) in rows {
             let Some(index) = self
                 .starts
-                .partition_point(|start| *start <= hour)
+                .partition_point(|start| *start <= slot)
                 .checked_sub(1)
             else {
                 continue;
             };
-            if self.bucket_hours[index].is_some_and(|hours| hours.from <= hour && hour < hours.to) {
+            if self.bucket_slots[index].is_some_and(|whole| whole.from <= slot && slot < whole.to) {
                 tallies[index] += tally;
             }
         }
@@ -1654,15 +1723,18 @@ mod tests {
     }
 
     #[test]
-    fn an_aligned_range_is_all_whole_hours() {
-        let split = split_by_hour(TimeRange {
-            from: 2 * HOUR_MILLIS,
-            to: 5 * HOUR_MILLIS,
-        });
+    fn an_aligned_range_is_all_whole_slots() {
+        let split = split_by_slot(
+            TimeRange {
+                from: 2 * HOUR_MILLIS,
+                to: 5 * HOUR_MILLIS,
+            },
+            HOUR_MILLIS,
+        );
         assert_eq!(
             split,
-            HourSplit {
-                hours: Some(TimeRange {
+            SlotSplit {
+                whole: Some(TimeRange {
                     from: 2 * HOUR_MILLIS,
                     to: 5 * HOUR_MILLIS
                 }),
@@ -1672,15 +1744,15 @@ mod tests {
     }
 
     #[test]
-    fn a_range_within_one_hour_is_all_edge() {
+    fn a_range_within_one_slot_is_all_edge() {
         let range = TimeRange {
-            from: HOUR_MILLIS + 1,
-            to: 2 * HOUR_MILLIS - 1,
+            from: QUARTER_HOUR_MILLIS + 1,
+            to: 2 * QUARTER_HOUR_MILLIS - 1,
         };
         assert_eq!(
-            split_by_hour(range),
-            HourSplit {
-                hours: None,
+            split_by_slot(range, QUARTER_HOUR_MILLIS),
+            SlotSplit {
+                whole: None,
                 edges: vec![range]
             }
         );
@@ -1688,19 +1760,22 @@ mod tests {
 
     #[test]
     fn open_ranges_are_clipped_to_the_valid_timestamps() {
-        let split = split_by_hour(TimeRange {
-            from: i64::MIN,
-            to: i64::MAX,
-        });
-        let hours = split.hours.unwrap();
-        assert_eq!(hours.from, 0);
-        // The end of year 9999 falls on an hour boundary: no ragged edge.
-        assert_eq!(hours.to, Timestamp::MAX_MILLIS + 1);
+        let split = split_by_slot(
+            TimeRange {
+                from: i64::MIN,
+                to: i64::MAX,
+            },
+            QUARTER_HOUR_MILLIS,
+        );
+        let whole = split.whole.unwrap();
+        assert_eq!(whole.from, 0);
+        // The end of year 9999 falls on a quarter hour: no ragged edge.
+        assert_eq!(whole.to, Timestamp::MAX_MILLIS + 1);
         assert!(split.edges.is_empty());
         assert_eq!(
-            split_by_hour(TimeRange { from: 5, to: 5 }),
-            HourSplit {
-                hours: None,
+            split_by_slot(TimeRange { from: 5, to: 5 }, QUARTER_HOUR_MILLIS),
+            SlotSplit {
+                whole: None,
                 edges: vec![]
             }
         );
@@ -1723,7 +1798,7 @@ mod tests {
         let day = 24 * HOUR_MILLIS;
         let plan = plan(&[0, day, 2 * day]);
         assert_eq!(
-            plan.hours,
+            plan.slots,
             Some(TimeRange {
                 from: 0,
                 to: 2 * day
@@ -1731,54 +1806,57 @@ mod tests {
         );
         assert!(plan.edges.is_empty());
         let one = Tally::new(1, 0, 0);
-        let tallies = plan.tally_rollups([(0, one), (day - HOUR_MILLIS, one), (day, one)]);
+        let tallies = plan.tally_rollups([(0, one), (day - QUARTER_HOUR_MILLIS, one), (day, one)]);
         assert_eq!(tallies, [Tally::new(2, 0, 0), Tally::new(1, 0, 0)]);
     }
 
     #[test]
-    fn an_hour_cut_by_a_bucket_edge_is_read_from_the_raw_events() {
-        // Two days of a +05:30 zone: each edge falls at half past an hour.
-        let half = HOUR_MILLIS / 2;
+    fn days_in_half_and_quarter_hour_zones_read_only_the_rollups() {
         let day = 24 * HOUR_MILLIS;
-        let plan = plan(&[half, day + half, 2 * day + half]);
+        // Asia/Kolkata (+05:30) and Asia/Kathmandu (+05:45): midnight at :30 and :15 past in UTC.
+        for offset in [HOUR_MILLIS / 2, HOUR_MILLIS / 4] {
+            let plan = plan(&[offset, day + offset, 2 * day + offset]);
+            assert!(plan.edges.is_empty(), "offset {offset}");
+            let one = Tally::new(0, 0, 1);
+            let tallies = plan.tally_rollups([
+                (offset - QUARTER_HOUR_MILLIS, one),
+                (offset, one),
+                (day + offset - QUARTER_HOUR_MILLIS, one),
+                (day + offset, one),
+            ]);
+            assert_eq!(tallies, [Tally::new(0, 0, 2), one], "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn a_quarter_hour_cut_by_a_bucket_edge_is_read_from_the_raw_events() {
+        // A period given to the minute: it starts and ends ten minutes into a quarter hour.
+        let ten = 10 * 60_000;
+        let day = 24 * HOUR_MILLIS;
+        let plan = plan(&[ten, day, day + ten]);
         assert_eq!(
             plan.edges,
             [
                 (
                     0,
                     TimeRange {
-                        from: half,
-                        to: HOUR_MILLIS
+                        from: ten,
+                        to: QUARTER_HOUR_MILLIS
                     }
                 ),
                 (
-                    0,
+                    1,
                     TimeRange {
                         from: day,
-                        to: day + half
-                    }
-                ),
-                (
-                    1,
-                    TimeRange {
-                        from: day + half,
-                        to: day + HOUR_MILLIS
-                    }
-                ),
-                (
-                    1,
-                    TimeRange {
-                        from: 2 * day,
-                        to: 2 * day + half
+                        to: day + ten
                     }
                 ),
             ]
         );
         let one = Tally::new(0, 0, 1);
-        // The rollup of the hour the edge cuts counts nowhere: its halves come from the events.
-        let tallies =
-            plan.tally_rollups([(HOUR_MILLIS, one), (day, one), (day + HOUR_MILLIS, one)]);
-        assert_eq!(tallies, [one, one]);
+        // The rollups of the quarter hours the edges cut count nowhere: the events count instead.
+        let tallies = plan.tally_rollups([(0, one), (QUARTER_HOUR_MILLIS, one), (day, one)]);
+        assert_eq!(tallies, [one, Tally::default()]);
     }
 
     proptest! {
@@ -1793,10 +1871,10 @@ mod tests {
                 let Some(expected) = edges.windows(2).position(|pair| pair[0] <= t && t < pair[1]) else {
                     continue;
                 };
-                let hour = t.div_euclid(HOUR_MILLIS) * HOUR_MILLIS;
+                let slot = slot_of(t, QUARTER_HOUR_MILLIS);
                 let mut readers = Vec::new();
-                if plan.hours.is_some_and(|hours| hours.from <= hour && hour < hours.to) {
-                    let tallies = plan.tally_rollups([(hour, Tally::new(1, 0, 0))]);
+                if plan.slots.is_some_and(|slots| slots.from <= slot && slot < slots.to) {
+                    let tallies = plan.tally_rollups([(slot, Tally::new(1, 0, 0))]);
                     readers.extend(tallies.iter().position(|tally| tally.responses() == 1));
                 }
                 readers.extend(
@@ -1810,17 +1888,21 @@ mod tests {
         }
 
         #[test]
-        fn a_split_covers_the_range_exactly_once(a in 0..Timestamp::MAX_MILLIS, b in 0..Timestamp::MAX_MILLIS) {
+        fn a_split_covers_the_range_exactly_once(
+            a in 0..Timestamp::MAX_MILLIS,
+            b in 0..Timestamp::MAX_MILLIS,
+            width in prop_oneof![Just(QUARTER_HOUR_MILLIS), Just(HOUR_MILLIS)],
+        ) {
             let (from, to) = (a.min(b), a.max(b));
-            let split = split_by_hour(TimeRange { from, to });
+            let split = split_by_slot(TimeRange { from, to }, width);
             let mut pieces: Vec<TimeRange> = split.edges.clone();
-            if let Some(hours) = split.hours {
-                prop_assert_eq!(hours.from % HOUR_MILLIS, 0);
-                prop_assert_eq!(hours.to % HOUR_MILLIS, 0);
-                pieces.push(hours);
+            if let Some(whole) = split.whole {
+                prop_assert_eq!(whole.from % width, 0);
+                prop_assert_eq!(whole.to % width, 0);
+                pieces.push(whole);
             }
             for edge in &split.edges {
-                prop_assert!(edge.to - edge.from < HOUR_MILLIS);
+                prop_assert!(edge.to - edge.from < width);
             }
             pieces.sort_by_key(|piece| piece.from);
             let covered: i64 = pieces.iter().map(|piece| piece.to - piece.from).sum();

@@ -18,15 +18,15 @@
 //!   count what they stored instead of returning it row by row.
 
 use super::{
-    AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow, EventRow,
-    HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse, NewApiKey, NewSite,
-    ResponseCursor, ResponseQuery, RollupDeltas, SQLITE, Segment, Settled, Store, StoreError,
-    StoredBatch, Subject, TimeRange, TouchpointCount, VisitedTouchpoint, attach_origins,
-    contains_pattern, erase_sql, erased_deltas, event_rows, held_events_sql, journey_reach,
-    journey_reach_sql, journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql,
-    rollup_tally, segment_tallies, segments_sql, settle, split_by_hour, stored_scope,
-    stored_site_key, stored_surveys, subject_parameters, surveys_json, tallies_by_index,
-    tally_scores,
+    AccountAnswer, AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow,
+    EventRow, HOUR_MILLIS, HeldEvent, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse,
+    NewApiKey, NewSite, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RollupDeltas, SQLITE,
+    Segment, Settled, Store, StoreError, StoredBatch, Subject, TimeRange, TouchpointCount,
+    VisitedTouchpoint, account_answers_sql, attach_origins, contains_pattern, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, rollup_tally,
+    segment_tallies, segments_sql, settle, split_by_slot, stored_scope, stored_site_key,
+    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -41,7 +41,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use touchstone_shared::survey::SiteSurveys;
-use touchstone_shared::{SiteKey, Tally};
+use touchstone_shared::{SiteKey, Tally, TraitName};
 
 /// A [`Store`] in a SQLite database file.
 #[derive(Debug, Clone)]
@@ -296,6 +296,23 @@ impl Store for SqliteStore {
             .map(|site| Authorized { site, scope }))
     }
 
+    async fn key_holder(&self, key_hash: &KeyHash) -> Result<Option<Authorized>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sites.id, sites.key, sites.name, api_keys.scope FROM sites \
+             JOIN api_keys ON api_keys.site_id = sites.id \
+             WHERE api_keys.key_hash = ? AND api_keys.revoked_at IS NULL",
+        )
+        .bind(key_hash.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let scope = stored_scope(row.get("scope"))?;
+        Ok(self
+            .site_where(Some(row))
+            .await?
+            .map(|site| Authorized { site, scope }))
+    }
+
     async fn held_events(
         &self,
         site: &Site,
@@ -391,16 +408,16 @@ impl Store for SqliteStore {
     }
 
     async fn tally(&self, scope: AnswerScope<'_>, range: TimeRange) -> Result<Tally, StoreError> {
-        let split = split_by_hour(range);
+        let split = split_by_slot(range, QUARTER_HOUR_MILLIS);
         let mut tally = Tally::default();
-        if let Some(hours) = split.hours {
+        if let Some(slots) = split.whole {
             let row = sqlx::query(
                 "SELECT COALESCE(SUM(promoters), 0), COALESCE(SUM(passives), 0), COALESCE(SUM(detractors), 0) \
-                 FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3 AND (?4 IS NULL OR survey = ?4)",
+                 FROM nps_rollup WHERE site_id = ?1 AND quarter_hour >= ?2 AND quarter_hour < ?3 AND (?4 IS NULL OR survey = ?4)",
             )
             .bind(scope.site.id)
-            .bind(hours.from)
-            .bind(hours.to)
+            .bind(slots.from)
+            .bind(slots.to)
             .bind(scope.survey())
             .fetch_one(&self.pool)
             .await?;
@@ -427,21 +444,21 @@ impl Store for SqliteStore {
         Ok(tally)
     }
 
-    async fn hourly_tallies(
+    async fn rollup_tallies(
         &self,
         scope: AnswerScope<'_>,
-        hours: TimeRange,
+        slots: TimeRange,
     ) -> Result<Vec<(i64, Tally)>, StoreError> {
-        // The hours come packed into one JSON array: sqlx's SQLite driver hands each row over
-        // from its worker thread separately, which for a year's 8,760 hours cost more than the
+        // The rows come packed into one JSON array: sqlx's SQLite driver hands each row over
+        // from its worker thread separately, which for a year's 35,040 quarter hours cost more than the
         // query itself.
         let packed: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(hour, promoters, passives, detractors)) \
-             FROM nps_rollup WHERE site_id = ?1 AND hour >= ?2 AND hour < ?3 AND (?4 IS NULL OR survey = ?4)",
+            "SELECT json_group_array(json_array(quarter_hour, promoters, passives, detractors)) \
+             FROM nps_rollup WHERE site_id = ?1 AND quarter_hour >= ?2 AND quarter_hour < ?3 AND (?4 IS NULL OR survey = ?4)",
         )
         .bind(scope.site.id)
-        .bind(hours.from)
-        .bind(hours.to)
+        .bind(slots.from)
+        .bind(slots.to)
         .bind(scope.survey())
         .fetch_one(&self.pool)
         .await?;
@@ -449,8 +466,8 @@ impl Store for SqliteStore {
             .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
         Ok(rows
             .into_iter()
-            .map(|(hour, promoters, passives, detractors)| {
-                (hour, rollup_tally(promoters, passives, detractors))
+            .map(|(slot, promoters, passives, detractors)| {
+                (slot, rollup_tally(promoters, passives, detractors))
             })
             .collect())
     }
@@ -532,6 +549,26 @@ impl Store for SqliteStore {
         )
     }
 
+    async fn account_answers(
+        &self,
+        scope: AnswerScope<'_>,
+        range: TimeRange,
+        account: &TraitName,
+        weight: Option<&TraitName>,
+    ) -> Result<Vec<AccountAnswer>, StoreError> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(account_answers_sql(&SQLITE)))
+                .bind(scope.site.id)
+                .bind(range.from)
+                .bind(range.to)
+                .bind(scope.survey())
+                .bind(account.as_str())
+                .bind(weight.map(TraitName::as_str))
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn journey_reach(
         &self,
         scope: AnswerScope<'_>,
@@ -604,9 +641,9 @@ impl Store for SqliteStore {
         site: &Site,
         range: TimeRange,
     ) -> Result<Vec<TouchpointCount>, StoreError> {
-        let split = split_by_hour(range);
+        let split = split_by_slot(range, HOUR_MILLIS);
         let mut rows = Vec::new();
-        if let Some(hours) = split.hours {
+        if let Some(hours) = split.whole {
             let found = sqlx::query(
                 "SELECT name, SUM(count) FROM touchpoint_rollup \
                  WHERE site_id = ? AND hour >= ? AND hour < ? GROUP BY name",
@@ -765,7 +802,7 @@ fn insert_statement(
     Ok(sqlx::query_with(text.as_str(), arguments))
 }
 
-/// Adds a group's new events to the hourly rollups, or takes erased events out of them, inside
+/// Adds a group's new events to the rollups, or takes erased events out of them, inside
 /// the transaction that inserts or deletes the rows.
 async fn apply_to_rollups(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
@@ -775,19 +812,19 @@ async fn apply_to_rollups(
     let nps: Vec<_> = deltas.nps.iter().collect();
     for chunk in nps.chunks(1000) {
         let mut upsert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO nps_rollup (site_id, survey, hour, promoters, passives, detractors) ",
+            "INSERT INTO nps_rollup (site_id, survey, quarter_hour, promoters, passives, detractors) ",
         );
-        upsert.push_values(chunk, |mut values, ((site_id, survey, hour), tally)| {
+        upsert.push_values(chunk, |mut values, ((site_id, survey, slot), tally)| {
             values
                 .push_bind(*site_id)
                 .push_bind(survey.clone())
-                .push_bind(*hour)
+                .push_bind(*slot)
                 .push_bind(direction.signed(tally.promoters))
                 .push_bind(direction.signed(tally.passives))
                 .push_bind(direction.signed(tally.detractors));
         });
         upsert.push(
-            " ON CONFLICT (site_id, survey, hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
+            " ON CONFLICT (site_id, survey, quarter_hour) DO UPDATE SET promoters = promoters + excluded.promoters, \
              passives = passives + excluded.passives, detractors = detractors + excluded.detractors",
         );
         upsert.build().execute(&mut **tx).await?;

@@ -140,32 +140,32 @@ impl StoredRows {
         stored
     }
 
-    /// Asserts that `nps_rollup` and `touchpoint_rollup` hold, hour by hour, exactly what the
-    /// raw `events` rows add up to.
+    /// Asserts that `nps_rollup` (by quarter hour) and `touchpoint_rollup` (by hour) hold
+    /// exactly what the raw `events` rows add up to.
     pub async fn assert_rollups_equal_raw_rows(&self) {
         let mut counted: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
         let scores: Vec<ScoreRow> = self
             .rows(
-                "SELECT site_id, (occurred_at / 3600000) * 3600000, CAST(score AS BIGINT), COUNT(*) \
+                "SELECT site_id, (occurred_at / 900000) * 900000, CAST(score AS BIGINT), COUNT(*) \
                  FROM events WHERE kind = 'response' GROUP BY 1, 2, 3",
             )
             .await;
-        for (site, hour, score, count) in scores {
+        for (site, quarter_hour, score, count) in scores {
             let score = Score::try_from(u8::try_from(score).unwrap()).unwrap();
             counted
-                .entry((site, hour))
+                .entry((site, quarter_hour))
                 .or_default()
                 .record_many(score.category(), count as u64);
         }
         let rolled_up: BTreeMap<(i64, i64), Tally> = self
             .rows::<(i64, i64, i64, i64, i64)>(
-                "SELECT site_id, hour, promoters, passives, detractors FROM nps_rollup",
+                "SELECT site_id, quarter_hour, promoters, passives, detractors FROM nps_rollup",
             )
             .await
             .into_iter()
-            .map(|(site, hour, promoters, passives, detractors)| {
+            .map(|(site, quarter_hour, promoters, passives, detractors)| {
                 let tally = Tally::new(promoters as u64, passives as u64, detractors as u64);
-                ((site, hour), tally)
+                ((site, quarter_hour), tally)
             })
             .collect();
         assert_eq!(rolled_up, counted, "nps_rollup differs from the raw events");

@@ -215,7 +215,7 @@ fn survey_script(expression: &str) -> String {
 }
 
 /// Presses each key in turn, as a keyboard does, on whatever has focus.
-async fn press(browser: &Client, keys: &[char]) {
+pub(crate) async fn press(browser: &Client, keys: &[char]) {
     let mut actions = KeyActions::new("keyboard".to_owned());
     for &key in keys {
         actions = actions
@@ -313,12 +313,12 @@ async fn wait_for_animations(browser: &Client) {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
-fn save_screenshot(name: &str, png: &[u8]) {
+pub(crate) fn save_screenshot(name: &str, png: &[u8]) {
     let folder = target_dir().join("screenshots");
     std::fs::create_dir_all(&folder).expect("making target/screenshots");
     std::fs::write(folder.join(name), png).expect("saving a screenshot");
@@ -337,14 +337,14 @@ fn built_widget_dir() -> PathBuf {
 }
 
 /// A chromedriver process on a free port; killed when dropped.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     process: Child,
     port: u16,
     profile: tempfile::TempDir,
 }
 
 impl ChromeDriver {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let binary =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         assert!(
@@ -373,7 +373,7 @@ impl ChromeDriver {
         }
     }
 
-    async fn connect(&self) -> Client {
+    pub(crate) async fn connect(&self) -> Client {
         let chromium = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let capabilities = json!({
             "goog:chromeOptions": {
@@ -403,7 +403,7 @@ impl ChromeDriver {
 impl ChromeDriver {
     /// Sends a Chrome DevTools Protocol command to `browser`'s page through ChromeDriver, and
     /// returns its result.
-    async fn cdp(&self, browser: &Client, command: &str, params: Value) -> Value {
+    pub(crate) async fn cdp(&self, browser: &Client, command: &str, params: Value) -> Value {
         let session = browser
             .session_id()
             .await

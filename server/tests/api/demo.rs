@@ -13,22 +13,22 @@ on_every_backend!(seeding_is_repeatable_and_keeps_the_rollups_equal_to_the_raw_r
 const ROLLUP_MISMATCHES: &str = "
 SELECT
   (SELECT COUNT(*) FROM (
-     SELECT site_id, hour, promoters, passives, detractors FROM nps_rollup
+     SELECT site_id, quarter_hour, promoters, passives, detractors FROM nps_rollup
      EXCEPT
-     SELECT site_id, occurred_at / 3600000 * 3600000,
+     SELECT site_id, occurred_at / 900000 * 900000,
             SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END)
-     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 3600000 * 3600000
+     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 900000 * 900000
    ) AS rollup_only)
 + (SELECT COUNT(*) FROM (
-     SELECT site_id, occurred_at / 3600000 * 3600000,
+     SELECT site_id, occurred_at / 900000 * 900000,
             SUM(CASE WHEN score >= 9 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score BETWEEN 7 AND 8 THEN 1 ELSE 0 END),
             SUM(CASE WHEN score <= 6 THEN 1 ELSE 0 END)
-     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 3600000 * 3600000
+     FROM events WHERE kind = 'response' GROUP BY site_id, occurred_at / 900000 * 900000
      EXCEPT
-     SELECT site_id, hour, promoters, passives, detractors FROM nps_rollup
+     SELECT site_id, quarter_hour, promoters, passives, detractors FROM nps_rollup
    ) AS raw_only)
 + (SELECT COUNT(*) FROM (
      SELECT site_id, name, hour, count FROM touchpoint_rollup

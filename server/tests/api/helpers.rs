@@ -115,6 +115,59 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// Brings this fresh database to the schema of an earlier collector (every migration whose
+    /// file name sorts before `first_left_out`, e.g. `"0004"`) and runs `statements` on it: the
+    /// data an older version left behind, for the current migrations to carry forward.
+    pub async fn migrate_before(&self, first_left_out: &str, statements: &[String]) {
+        let migrations = tempfile::tempdir().unwrap();
+        let source = workspace_root()
+            .join("server/migrations")
+            .join(self.backend);
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.as_str() < first_left_out {
+                std::fs::copy(&path, migrations.path().join(name)).unwrap();
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(migrations.path())
+            .await
+            .unwrap();
+        if self.backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", self.url))
+                .await
+                .unwrap();
+            migrator.run(&pool).await.unwrap();
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+    }
+
+    /// `n` as a UUID literal of this backend's SQL.
+    pub fn uuid_literal(&self, n: u128) -> String {
+        let id = uuid::Uuid::from_u128(n);
+        if self.backend == "sqlite" {
+            format!("X'{}'", id.simple())
+        } else {
+            format!("'{id}'")
+        }
+    }
+
     /// The temporary folder of a SQLite database, for files a test wants removed with it.
     pub fn folder(&self) -> &std::path::Path {
         match &self.cleanup {

@@ -18,6 +18,7 @@ on_every_backend!(
     the_csv_export_holds_every_answer_quoted_and_defused,
     segments_group_answers_by_context_source_and_trait,
     paths_show_the_commonest_journeys_to_each_kind_of_answer,
+    accounts_make_one_voice_each_and_the_ones_at_risk_come_first,
 );
 
 async fn reports_need_a_valid_key_for_that_very_site(app: TestApp) {
@@ -848,13 +849,20 @@ async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
             landing,
             identify("cus_1", at - 2000),
             page("https://shop.example/pricing", at - 1000),
+            touchpoint("pricing_viewed", at - 900),
             answer(10, at, "mobile", "fr", "nps"),
         ],
         vec![
             page("https://shop.example/support", at - 1000),
+            touchpoint("support_contact", at - 900),
+            touchpoint("support_contact", at - 800),
             answer(2, at, "desktop", "en", "nps"),
         ],
-        vec![old_landing, bare],
+        vec![
+            old_landing,
+            touchpoint("support_contact", at - 40 * DAY + 1000),
+            bare,
+        ],
         vec![answer(8, at, "mobile", "en", "checkout")],
     ])
     .await;
@@ -921,6 +929,15 @@ async fn segments_group_answers_by_context_source_and_trait(app: TestApp) {
             (Some("https://shop.example/support".into()), 1)
         ],
         "the last page before the answer"
+    );
+    assert_eq!(
+        segments("by=touchpoint").await,
+        named(&[("pricing_viewed", 1), ("support_contact", 1)]),
+        "each respondent once per touchpoint reached within 30 days"
+    );
+    assert_eq!(
+        segments("by=touchpoint&window_days=60").await,
+        named(&[("support_contact", 2), ("pricing_viewed", 1)])
     );
     assert_eq!(
         segments("by=utm_source").await,
@@ -1065,4 +1082,150 @@ async fn paths_show_the_commonest_journeys_to_each_kind_of_answer(app: TestApp) 
             "{bad}"
         );
     }
+}
+
+async fn accounts_make_one_voice_each_and_the_ones_at_risk_come_first(app: TestApp) {
+    let at = noon_days_ago(3);
+    let member = |customer: &str, account: &str, seats: Option<&str>, at: i64| {
+        let mut traits = json!({ "account": account, "company": account });
+        if let Some(seats) = seats {
+            traits["seats"] = json!(seats);
+        }
+        json!({ "type": "identify", "id": event_id(), "at": at, "customer": customer, "traits": traits })
+    };
+    app.store_visits(vec![
+        // Acme (200 seats): Ann changed her mind from 2 to 10; Bob says 8: mean 9, promoter.
+        vec![
+            member("ann", "acme", Some("200"), at - 5000),
+            response(2, at - 4000),
+            response(10, at),
+        ],
+        vec![
+            member("bob", "acme", Some("200"), at - 3000),
+            response(8, at),
+        ],
+        // Globex (50 seats): two detractors, mean 4.
+        vec![
+            member("cat", "globex", Some("50"), at - 3000),
+            response(3, at),
+        ],
+        vec![
+            member("dan", "globex", Some("50"), at - 3000),
+            response(5, at - 100),
+        ],
+        // Initech: no seat count, a passive.
+        vec![member("eve", "initech", None, at - 3000), response(7, at)],
+        // Someone anonymous, and a customer of no account.
+        vec![response(0, at)],
+        vec![identify_without_account("fay", at - 1000), response(10, at)],
+    ])
+    .await;
+    let report = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let response = app
+                .get_with_key(&format!("/v1/sites/{}/nps/accounts?{query}", app.site))
+                .await;
+            assert_eq!(response.status(), 200, "{query}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let plain = report("").await;
+    assert_eq!(plain["account_trait"], "account");
+    assert_eq!(plain["weight_trait"], Value::Null);
+    assert_eq!(plain["answers_without_account"], 2);
+    assert_eq!(plain["total_accounts"], 3);
+    let rows: Vec<(&str, u64, f64, &str)> = plain["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["account"].as_str().unwrap(),
+                row["respondents"].as_u64().unwrap(),
+                row["mean_score"].as_f64().unwrap(),
+                row["category"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("globex", 2, 4.0, "detractor"),
+            ("initech", 1, 7.0, "passive"),
+            ("acme", 2, 9.0, "promoter"),
+        ],
+        "at risk first; each person once, by their latest answer"
+    );
+    let summary = &plain["summary"];
+    assert_eq!(summary["accounts"], 3);
+    assert_eq!(
+        (
+            summary["promoter_accounts"].as_u64(),
+            summary["detractor_accounts"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(
+        summary["nps"].as_f64().unwrap().abs() < 1e-9,
+        "one promoter, one detractor"
+    );
+    assert_eq!(summary["small_sample"], true);
+
+    let by_seats = report("weight=seats").await;
+    let summary = &by_seats["summary"];
+    assert_eq!(by_seats["weight_trait"], "seats");
+    assert_eq!(summary["accounts"], 2);
+    assert_eq!(
+        summary["accounts_without_weight"], 1,
+        "initech has no seat count"
+    );
+    assert_eq!(summary["promoter_weight"], 200.0);
+    assert_eq!(summary["detractor_weight"], 50.0);
+    // (200 − 50) / 250 = 60.
+    assert!((summary["nps"].as_f64().unwrap() - 60.0).abs() < 1e-9);
+    assert_eq!(by_seats["accounts"][0]["account"], "globex");
+    assert_eq!(by_seats["accounts"][0]["weight"], 50.0);
+
+    let by_company = report("account=company&limit=1").await;
+    assert_eq!(by_company["total_accounts"], 3);
+    assert_eq!(by_company["accounts"].as_array().unwrap().len(), 1);
+    let earlier = report(&format!(
+        "to={}",
+        jiff::Timestamp::from_millisecond(at - 1000).unwrap()
+    ))
+    .await;
+    assert_eq!(
+        earlier["accounts"][0]["mean_score"], 2.0,
+        "Ann's answer before she changed her mind"
+    );
+
+    for bad in [
+        "account=",
+        "account=Bad%20Name",
+        "weight=%27%3B%20DROP",
+        "limit=0",
+        "limit=1001",
+        "limit=lots",
+        "from=yesterday",
+    ] {
+        let response = app
+            .get_with_key(&format!("/v1/sites/{}/nps/accounts?{bad}", app.site))
+            .await;
+        assert_eq!(
+            error_code(response, 400).await,
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+    let unkeyed = app
+        .get_as(&format!("/v1/sites/{}/nps/accounts", app.site), None)
+        .await;
+    assert_eq!(error_code(unkeyed, 401).await, "unauthorized");
+}
+
+/// An identify that names no account.
+fn identify_without_account(customer: &str, at: i64) -> Value {
+    json!({ "type": "identify", "id": event_id(), "at": at, "customer": customer, "traits": { "plan": "free" } })
 }

@@ -526,19 +526,6 @@ async fn the_cli_sets_shows_and_checks_configurations(app: TestApp) {
 /// A database that holds answers from before surveys existed (migrations 1 to 3 only), then
 /// opened by this collector: its answers belong to `nps`, its rollups still count them.
 async fn answers_from_before_surveys_belong_to_the_default_survey(database: TestDatabase) {
-    let backend = database.backend;
-    let migrations = tempfile::tempdir().unwrap();
-    let source = workspace_root().join("server/migrations").join(backend);
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.as_str() < "0004" {
-            std::fs::copy(&path, migrations.path().join(name)).unwrap();
-        }
-    }
-    let migrator = sqlx::migrate::Migrator::new(migrations.path())
-        .await
-        .unwrap();
     let (old_hour, recent) = (noon_days_ago(40) / HOUR * HOUR, noon_days_ago(40) + 60_000);
     let statements = [
         // The site gets id 1 as the first row of a fresh table on both backends.
@@ -546,36 +533,14 @@ async fn answers_from_before_surveys_belong_to_the_default_survey(database: Test
         format!(
             "INSERT INTO events (site_id, event_id, visitor_id, kind, occurred_at, received_at, score) \
              VALUES (1, {}, {}, 'response', {recent}, 0, 10)",
-            uuid_literal(backend, 1),
-            uuid_literal(backend, 2)
+            database.uuid_literal(1),
+            database.uuid_literal(2)
         ),
         format!(
             "INSERT INTO nps_rollup (site_id, hour, promoters, passives, detractors) VALUES (1, {old_hour}, 1, 0, 0)"
         ),
     ];
-    if backend == "sqlite" {
-        let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", database.url))
-            .await
-            .unwrap();
-        migrator.run(&pool).await.unwrap();
-        for statement in &statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
-        migrator.run(&pool).await.unwrap();
-        for statement in &statements {
-            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    }
+    database.migrate_before("0004", &statements).await;
 
     let store = touchstone_server::store::connect(&database.url)
         .await
@@ -610,15 +575,6 @@ async fn answers_from_before_surveys_belong_to_the_default_survey(database: Test
         Some("nps"),
         "the raw answer belongs to nps"
     );
-}
-
-fn uuid_literal(backend: &str, n: u128) -> String {
-    let id = uuid::Uuid::from_u128(n);
-    if backend == "sqlite" {
-        format!("X'{}'", id.simple())
-    } else {
-        format!("'{id}'")
-    }
 }
 
 #[tokio::test]

@@ -234,8 +234,13 @@ fn random_u128() -> u128 {
 /// own (the collector brings `ring` for its webhook deliveries), so the provider is installed
 /// first; a client built without one panics.
 pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::new()
+}
+
+/// Installs the process's rustls provider, which every reqwest client needs before it is built.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The origin the test site allows.

@@ -26,3 +26,4 @@ mod reports;
 mod revenue;
 mod scale_out;
 mod surveys;
+mod webhooks;

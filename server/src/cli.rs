@@ -19,10 +19,15 @@ use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, KeyToRevoke, NewApiKey, NewSite, Store, Subject};
 use touchstone_server::survey;
+use touchstone_server::webhooks::dispatcher::{self, DispatchSettings, Watch};
+use touchstone_server::webhooks::schedule::RetryPolicy;
+use touchstone_server::webhooks::{
+    self, Filters, Format, ReceiverUrl, TraitMatch, WebhookSecret, WebhookSettings, WebhookState,
+};
 use touchstone_shared::eligibility::Trigger;
 use touchstone_shared::survey::SiteSurveys;
 use touchstone_shared::wire::VisitorId;
-use touchstone_shared::{CustomerId, SiteKey, SurveyId};
+use touchstone_shared::{Category, CustomerId, Score, SiteKey, SurveyId, TouchpointName};
 
 /// Touchstone: Net Promoter Score surveys and customer journeys, self-hosted.
 #[derive(Debug, Parser)]
@@ -72,6 +77,9 @@ enum Command {
     /// Import past answers from another NPS tool, or revenue per customer.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Deliver answers to other systems as they arrive: subscriptions and their logs.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Make up demo data.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -103,6 +111,57 @@ struct ServeArgs {
         value_parser = address_or_network
     )]
     trusted_proxies: Vec<IpNet>,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How `serve` sends webhook deliveries: the retry schedule, for one, is configurable so tests
+/// (and impatient operators) need not wait minutes.
+#[derive(Debug, Args)]
+struct WebhookArgs {
+    /// How often the dispatcher looks for answers to route and deliveries to send, in ms.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_POLL_MS", default_value = "1000", value_parser = clap::value_parser!(u64).range(10..))]
+    webhook_poll_ms: u64,
+    /// The wait after a delivery's first failed attempt, in ms; each later wait is four times
+    /// longer, with ±20% jitter.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_RETRY_BASE_MS", default_value = "30000", value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_retry_base_ms: u64,
+    /// The longest wait between two attempts, in ms.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_RETRY_MAX_MS", default_value = "21600000", value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_retry_max_ms: u64,
+    /// Attempts before a delivery is given up.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_MAX_ATTEMPTS", default_value = "20", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    webhook_max_attempts: u32,
+    /// Hours after an answer its delivery may still be attempted.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_MAX_AGE_HOURS", default_value = "72", value_parser = clap::value_parser!(u64).range(1..=8760))]
+    webhook_max_age_hours: u64,
+    /// Deliveries sent at once.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_CONCURRENCY", default_value = "8", value_parser = clap::value_parser!(u32).range(1..=256))]
+    webhook_concurrency: u32,
+    /// How long a collector holds a delivery it is sending before another may send it, in s.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_LEASE_SECONDS", default_value = "60", value_parser = clap::value_parser!(u64).range(15..))]
+    webhook_lease_seconds: u64,
+    /// Days finished deliveries and their log are kept.
+    #[arg(long, env = "TOUCHSTONE_WEBHOOK_RETENTION_DAYS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=3650))]
+    webhook_retention_days: u64,
+}
+
+impl WebhookArgs {
+    fn settings(&self) -> DispatchSettings {
+        use std::time::Duration;
+        DispatchSettings {
+            poll: Duration::from_millis(self.webhook_poll_ms),
+            retry: RetryPolicy {
+                base: Duration::from_millis(self.webhook_retry_base_ms),
+                max_delay: Duration::from_millis(self.webhook_retry_max_ms),
+                max_attempts: self.webhook_max_attempts,
+                max_age: Duration::from_secs(self.webhook_max_age_hours * 3600),
+            },
+            concurrency: self.webhook_concurrency as usize,
+            lease: Duration::from_secs(self.webhook_lease_seconds),
+            retention: Duration::from_secs(self.webhook_retention_days * 24 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,6 +358,145 @@ enum ImportCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Webhook subscriptions, as the HTTP API manages them. One-off commands: the site and the
+/// subscription are named on the command line, without environment twins.
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Subscribe a URL to a site's answers; prints the signing secret once.
+    Create(WebhookCreateArgs),
+    /// List a site's subscriptions (never their secrets).
+    List {
+        /// The site's public key.
+        #[arg(long)]
+        site: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a subscription, with its pending deliveries and its log.
+    Delete(WebhookId),
+    /// Stop delivering until resumed; pending deliveries wait.
+    Pause(WebhookId),
+    /// Deliver again (also after a receiver's 410 Gone disabled the subscription).
+    Resume(WebhookId),
+    /// Make a new signing secret; the old one signs beside it for a day. Prints it once.
+    RotateSecret(WebhookId),
+    /// Queue a test delivery, which the running collector sends.
+    Test(WebhookId),
+    /// Show a subscription's latest deliveries and every attempt at them.
+    Deliveries {
+        #[command(flatten)]
+        which: WebhookId,
+        /// Only `pending`, `delivered` or `failed` ones.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct WebhookId {
+    /// The site's public key.
+    #[arg(long)]
+    site: String,
+    /// The subscription's id (from `webhook list`).
+    id: i64,
+}
+
+#[derive(Debug, Args)]
+struct WebhookCreateArgs {
+    /// The site's public key.
+    #[arg(long)]
+    site: String,
+    /// Where to deliver: an http(s) URL (private addresses are allowed).
+    #[arg(long)]
+    url: String,
+    /// `standard` ({"type", "timestamp", "data"}) or `slack` (a message for an incoming webhook).
+    #[arg(long, value_enum, default_value_t = FormatArg::Standard)]
+    format: FormatArg,
+    /// A note for people.
+    #[arg(long)]
+    description: Option<String>,
+    /// Only answers in this category.
+    #[arg(long, value_enum)]
+    category: Option<CategoryArg>,
+    /// Only answers with at most this score.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=10))]
+    max_score: Option<u8>,
+    /// Only answers whose respondent reached this touchpoint within --window-days before.
+    #[arg(long)]
+    touchpoint: Option<String>,
+    /// Only answers whose respondent was identified with this trait, as NAME=VALUE.
+    #[arg(long = "trait")]
+    customer_trait: Option<String>,
+    /// How far before an answer the touchpoint filter and the payload's journey look (1–365).
+    #[arg(long)]
+    window_days: Option<u16>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Standard Webhooks JSON.
+    Standard,
+    /// A Slack message.
+    Slack,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CategoryArg {
+    /// 9–10.
+    Promoter,
+    /// 7–8.
+    Passive,
+    /// 0–6.
+    Detractor,
+}
+
+impl WebhookCreateArgs {
+    /// The settings, checked by the same rules as the HTTP API's.
+    fn settings(&self) -> Result<WebhookSettings> {
+        let category = self.category.map(|category| match category {
+            CategoryArg::Promoter => Category::Promoter,
+            CategoryArg::Passive => Category::Passive,
+            CategoryArg::Detractor => Category::Detractor,
+        });
+        let max_score = self.max_score.map(Score::try_from).transpose()?;
+        let touchpoint = self
+            .touchpoint
+            .as_deref()
+            .map(TouchpointName::parse)
+            .transpose()?;
+        let customer_trait = self
+            .customer_trait
+            .as_deref()
+            .map(TraitMatch::parse_pair)
+            .transpose()?;
+        Ok(WebhookSettings {
+            url: ReceiverUrl::parse(&self.url)?,
+            format: match self.format {
+                FormatArg::Standard => Format::Standard,
+                FormatArg::Slack => Format::Slack,
+            },
+            description: webhooks::description(self.description.as_deref())?,
+            filters: Filters::new(
+                category,
+                max_score,
+                touchpoint,
+                customer_trait,
+                self.window_days,
+            )?,
+        })
+    }
 }
 
 /// One-off commands: their arguments have no environment twins on purpose, so a variable left
@@ -516,6 +714,10 @@ impl Cli {
                     }
                 }
             }
+            Command::Webhook(command) => {
+                let store = open(&self.database_url).await?;
+                webhook_command(store.as_ref(), command).await
+            }
             Command::Demo(DemoCommand::Seed {
                 site,
                 visitors,
@@ -554,6 +756,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
             client_per_second: args.client_rate,
         },
         trusted_proxies: TrustedProxies::new(args.trusted_proxies),
+        webhooks: args.webhooks.settings(),
     };
     let application = Application::build(&settings).await?;
     // On standard output, one stable line that scripts and tests can wait for.
@@ -562,6 +765,223 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<()> {
     application.run_until_stopped().await.context("serving")?;
     tracing::info!("collector stopped");
     Ok(())
+}
+
+async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<()> {
+    match command {
+        WebhookCommand::Create(args) => {
+            let settings = args.settings()?;
+            let site = existing_site(store, &args.site).await?;
+            if store.webhooks(&site).await?.len() >= webhooks::MAX_PER_SITE {
+                anyhow::bail!(
+                    "{} already has {} webhooks, the most a site may have: delete one first",
+                    site.key,
+                    webhooks::MAX_PER_SITE
+                );
+            }
+            let secret = WebhookSecret::generate().context("drawing a random secret")?;
+            let webhook = store.create_webhook(&site, &settings, &secret).await?;
+            if args.json {
+                let mut shown = webhook_json(&site, &webhook);
+                shown["secret"] = secret.reveal().into();
+                println!("{shown}");
+            } else {
+                println!(
+                    "Webhook {} delivers {} answers of {} to {}.",
+                    webhook.id,
+                    describe_filters(&settings.filters),
+                    site.key,
+                    settings.url.as_str()
+                );
+                println!("  signing secret (shown only now): {}", secret.reveal());
+                println!("Running collectors start delivering within a second.");
+            }
+            Ok(())
+        }
+        WebhookCommand::List { site, json } => {
+            let site = existing_site(store, &site).await?;
+            let webhooks = store.webhooks(&site).await?;
+            if json {
+                let shown: Vec<_> = webhooks.iter().map(|w| webhook_json(&site, w)).collect();
+                println!("{}", serde_json::Value::Array(shown));
+                return Ok(());
+            }
+            if webhooks.is_empty() {
+                println!(
+                    "{} has no webhooks: add one with `touchstone webhook create`.",
+                    site.key
+                );
+            }
+            println!("ID\tSTATE\tFORMAT\tANSWERS\tURL");
+            for webhook in &webhooks {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    webhook.id,
+                    webhook.state.as_str(),
+                    webhook.settings.format.as_str(),
+                    describe_filters(&webhook.settings.filters),
+                    webhook.settings.url.as_str()
+                );
+            }
+            Ok(())
+        }
+        WebhookCommand::Delete(which) => {
+            let site = existing_site(store, &which.site).await?;
+            if !store.delete_webhook(&site, which.id).await? {
+                anyhow::bail!("{} has no webhook {}", site.key, which.id);
+            }
+            println!(
+                "Deleted webhook {} with its pending deliveries and log.",
+                which.id
+            );
+            Ok(())
+        }
+        WebhookCommand::Pause(which) => {
+            set_webhook_state(store, &which, WebhookState::Paused).await
+        }
+        WebhookCommand::Resume(which) => {
+            set_webhook_state(store, &which, WebhookState::Active).await
+        }
+        WebhookCommand::RotateSecret(which) => {
+            let (site, webhook) = existing_webhook(store, &which).await?;
+            let secret = WebhookSecret::generate().context("drawing a random secret")?;
+            let until = store::now_millis() + 24 * 3_600_000;
+            store
+                .rotate_webhook_secret(&site, webhook.id, &secret, until)
+                .await?;
+            println!(
+                "New signing secret for webhook {} (shown only now): {}",
+                webhook.id,
+                secret.reveal()
+            );
+            println!(
+                "Until {} deliveries are signed with the previous secret too.",
+                date_time(until)
+            );
+            Ok(())
+        }
+        WebhookCommand::Test(which) => {
+            let (site, webhook) = existing_webhook(store, &which).await?;
+            let delivery =
+                dispatcher::queue_test(store, &Watch::default(), site.key.as_str(), &webhook)
+                    .await?;
+            println!(
+                "Queued test delivery {delivery}; a running collector sends it within a second                  (see `touchstone webhook deliveries --site {} {}`).",
+                site.key, webhook.id
+            );
+            Ok(())
+        }
+        WebhookCommand::Deliveries {
+            which,
+            status,
+            limit,
+            json,
+        } => {
+            let (site, webhook) = existing_webhook(store, &which).await?;
+            if let Some(status) = status.as_deref()
+                && !matches!(status, "pending" | "delivered" | "failed")
+            {
+                anyhow::bail!("--status is pending, delivered or failed, not {status:?}");
+            }
+            let deliveries = store
+                .webhook_deliveries(&site, webhook.id, status.as_deref(), None, limit)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string(&deliveries)?);
+                return Ok(());
+            }
+            println!("DELIVERY\tCREATED\tSTATUS\tATTEMPTS\tRESPONSE\tLAST ATTEMPT");
+            for delivery in &deliveries {
+                let last = delivery.log.last().map_or_else(String::new, |attempt| {
+                    let result = match (attempt.status_code, &attempt.error) {
+                        (Some(code), _) => format!("HTTP {code}"),
+                        (None, Some(error)) => error.clone(),
+                        (None, None) => "no answer".to_owned(),
+                    };
+                    format!(
+                        "{} {result} in {} ms",
+                        date_time(attempt.at),
+                        attempt.duration_ms
+                    )
+                });
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{last}",
+                    delivery.id,
+                    date_time(delivery.created_at),
+                    delivery.status,
+                    delivery.attempts,
+                    delivery.event_id
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Pauses or resumes a subscription.
+async fn set_webhook_state(
+    store: &dyn Store,
+    which: &WebhookId,
+    state: WebhookState,
+) -> Result<()> {
+    let (site, webhook) = existing_webhook(store, which).await?;
+    store
+        .update_webhook(&site, webhook.id, &webhook.settings, state)
+        .await?;
+    match state {
+        WebhookState::Paused => println!("Paused webhook {}; pending deliveries wait.", webhook.id),
+        _ => println!("Webhook {} delivers again.", webhook.id),
+    }
+    Ok(())
+}
+
+async fn existing_webhook(store: &dyn Store, which: &WebhookId) -> Result<(Site, store::Webhook)> {
+    let site = existing_site(store, &which.site).await?;
+    let webhook = store
+        .webhook(&site, which.id)
+        .await?
+        .with_context(|| format!("{} has no webhook {}", site.key, which.id))?;
+    Ok((site, webhook))
+}
+
+/// A subscription as `--json` prints it: the API's shape.
+fn webhook_json(site: &Site, webhook: &store::Webhook) -> serde_json::Value {
+    json!({
+        "id": webhook.id,
+        "site": site.key.as_str(),
+        "url": webhook.settings.url.as_str(),
+        "format": webhook.settings.format,
+        "description": webhook.settings.description,
+        "filters": webhook.settings.filters,
+        "state": webhook.state,
+        "created_at": webhook.created_at,
+        "updated_at": webhook.updated_at,
+    })
+}
+
+/// The filters in words: "detractor, score ≤ 4, after support_contact (30 days), plan=pro".
+fn describe_filters(filters: &Filters) -> String {
+    let mut parts = Vec::new();
+    if let Some(category) = filters.category() {
+        parts.push(category.as_str().to_owned());
+    }
+    if let Some(max) = filters.max_score() {
+        parts.push(format!("score <= {}", max.value()));
+    }
+    if let Some(touchpoint) = filters.touchpoint() {
+        parts.push(format!(
+            "after {touchpoint} ({} days)",
+            filters.window().days()
+        ));
+    }
+    if let Some(wanted) = filters.customer_trait() {
+        parts.push(format!("{}={}", wanted.name, wanted.value));
+    }
+    if parts.is_empty() {
+        "all".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 async fn create_site(

@@ -360,6 +360,8 @@ impl Visits {
             self.bill(customer, category);
         }
         IncomingBatch {
+            // Made-up visitors are not worth a webhook.
+            watched: false,
             site_id: self.site_id,
             visitor,
             events: walk.events,

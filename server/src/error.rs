@@ -66,6 +66,9 @@ pub enum ApiError {
     /// 404 `not_found`: nothing lives at this path.
     #[error("there is nothing at this path")]
     NotFound,
+    /// 404 `unknown_webhook`: the site has no webhook subscription with this id.
+    #[error("this site has no webhook {0}")]
+    UnknownWebhook(i64),
     /// 405 `method_not_allowed`: the path exists, the method does not.
     #[error("this path does not take that method")]
     MethodNotAllowed,
@@ -160,6 +163,7 @@ impl ApiError {
         "origin_not_allowed",
         "unknown_site",
         "not_found",
+        "unknown_webhook",
         "method_not_allowed",
         "payload_too_large",
         "unsupported_media_type",
@@ -184,6 +188,7 @@ impl ApiError {
             ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::UnknownSite(_) => "unknown_site",
             ApiError::NotFound => "not_found",
+            ApiError::UnknownWebhook(_) => "unknown_webhook",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -314,7 +319,9 @@ impl ResponseError for ApiError {
             | ApiError::CurrencyRequired(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
-            ApiError::UnknownSite(_) | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::UnknownSite(_) | ApiError::NotFound | ApiError::UnknownWebhook(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -402,6 +409,7 @@ mod tests {
             ApiError::OriginNotAllowed(String::new()),
             ApiError::UnknownSite(SiteKey::parse("demo").unwrap()),
             ApiError::NotFound,
+            ApiError::UnknownWebhook(1),
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge(1),
             ApiError::UnsupportedMediaType("text/csv"),
@@ -427,14 +435,15 @@ mod tests {
             ApiError::OriginNotAllowed(_) => 8,
             ApiError::UnknownSite(_) => 9,
             ApiError::NotFound => 10,
-            ApiError::MethodNotAllowed => 11,
-            ApiError::PayloadTooLarge(_) => 12,
-            ApiError::UnsupportedMediaType(_) => 13,
-            ApiError::RateLimited(_) => 14,
-            ApiError::Overloaded => 15,
-            ApiError::StorageUnavailable(_) => 16,
-            ApiError::WidgetNotBuilt => 17,
-            ApiError::Internal(_) => 18,
+            ApiError::UnknownWebhook(_) => 11,
+            ApiError::MethodNotAllowed => 12,
+            ApiError::PayloadTooLarge(_) => 13,
+            ApiError::UnsupportedMediaType(_) => 14,
+            ApiError::RateLimited(_) => 15,
+            ApiError::Overloaded => 16,
+            ApiError::StorageUnavailable(_) => 17,
+            ApiError::WidgetNotBuilt => 18,
+            ApiError::Internal(_) => 19,
         }
     }
 

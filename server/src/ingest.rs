@@ -7,6 +7,7 @@
 //! handler answers `503` at once instead of letting memory and latency grow without bound.
 
 use crate::store::{IncomingBatch, Store, StoreError, StoredBatch};
+use crate::webhooks::dispatcher::Watch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -71,8 +72,13 @@ pub struct Writer {
 }
 
 impl Ingest {
-    /// Starts the writer on the current Tokio runtime.
-    pub fn start(store: Arc<dyn Store>, settings: IngestSettings) -> (Ingest, Writer) {
+    /// Starts the writer on the current Tokio runtime; it rings `watch` after committing new
+    /// answers of watched sites, so webhooks go out at once.
+    pub fn start(
+        store: Arc<dyn Store>,
+        settings: IngestSettings,
+        watch: Arc<Watch>,
+    ) -> (Ingest, Writer) {
         let (queue, receiver) = mpsc::channel(settings.queue_capacity);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(write_groups(
@@ -80,6 +86,7 @@ impl Ingest {
             receiver,
             stopped,
             settings.max_events_per_commit,
+            watch,
         ));
         (Ingest { queue }, Writer { task, stop })
     }
@@ -118,6 +125,7 @@ async fn write_groups(
     mut queue: mpsc::Receiver<Pending>,
     mut stop: oneshot::Receiver<()>,
     max_events_per_commit: usize,
+    watch: Arc<Watch>,
 ) {
     let mut stopping = false;
     // What the last commit carried and how long it took: what to wait for next, and how long.
@@ -160,13 +168,13 @@ async fn write_groups(
             }
         }
         let committing = Instant::now();
-        commit(store.as_ref(), group).await;
+        commit(store.as_ref(), group, &watch).await;
         last_events = events;
         last_duration = committing.elapsed();
     }
 }
 
-async fn commit(store: &dyn Store, group: Vec<Pending>) {
+async fn commit(store: &dyn Store, group: Vec<Pending>, watch: &Watch) {
     let (batches, replies): (Vec<IncomingBatch>, Vec<_>) = group
         .into_iter()
         .map(|pending| (pending.batch, pending.reply))
@@ -188,6 +196,13 @@ async fn commit(store: &dyn Store, group: Vec<Pending>) {
             for outcome in &outcomes {
                 metrics.events_stored.inc_by(outcome.new);
                 metrics.events_duplicate.inc_by(outcome.duplicates);
+            }
+            if batches
+                .iter()
+                .zip(&outcomes)
+                .any(|(batch, outcome)| batch.watched && outcome.new > 0)
+            {
+                watch.ring();
             }
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // A handler that stopped waiting (the client went away) still had its batch stored.

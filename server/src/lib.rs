@@ -22,3 +22,4 @@ pub mod startup;
 pub mod store;
 pub mod survey;
 pub mod trend;
+pub mod webhooks;

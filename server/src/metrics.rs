@@ -35,6 +35,14 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Batches waiting for the writer, as of the last scrape.
     pub queue_depth: Gauge,
+    /// Webhook deliveries put in the outbox.
+    pub webhook_queued: Counter,
+    /// Webhook deliveries a receiver accepted (`2xx`).
+    pub webhook_delivered: Counter,
+    /// Webhook attempts that failed and will be tried again.
+    pub webhook_retried: Counter,
+    /// Webhook deliveries given up (too many attempts, too old, or `410 Gone`).
+    pub webhook_failed: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -47,6 +55,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
         commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
         queue_depth: Gauge::default(),
+        webhook_queued: Counter::default(),
+        webhook_delivered: Counter::default(),
+        webhook_retried: Counter::default(),
+        webhook_failed: Counter::default(),
         registry: Registry::default(),
     };
     registry.register(
@@ -83,6 +95,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "queue_depth",
         "Batches waiting for the writer",
         metrics.queue_depth.clone(),
+    );
+    registry.register(
+        "webhook_queued",
+        "Webhook deliveries put in the outbox",
+        metrics.webhook_queued.clone(),
+    );
+    registry.register(
+        "webhook_delivered",
+        "Webhook deliveries a receiver accepted",
+        metrics.webhook_delivered.clone(),
+    );
+    registry.register(
+        "webhook_retried",
+        "Webhook attempts that failed and will be tried again",
+        metrics.webhook_retried.clone(),
+    );
+    registry.register(
+        "webhook_failed",
+        "Webhook deliveries given up",
+        metrics.webhook_failed.clone(),
     );
     Metrics {
         registry,

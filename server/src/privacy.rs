@@ -4,10 +4,12 @@
 //! customer id; erasing a customer erases every event of those visitors (their journeys and
 //! answers too, not just the identify, and the answers a history import stored for them) and
 //! the revenue rows of that customer id, and takes them out of the rollups in the same
-//! transaction. The HTTP routes and the CLI both go through here.
+//! transaction. Webhook deliveries that carried their answers (pending or sent, with their
+//! payloads and log) are exported and erased with them. The HTTP routes and the CLI both go
+//! through here.
 
 use crate::site::Site;
-use crate::store::{Erased, HeldEvent, HeldRevenue, Store, StoreError, Subject};
+use crate::store::{Erased, HeldDelivery, HeldEvent, HeldRevenue, Store, StoreError, Subject};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use touchstone_shared::CustomerId;
@@ -86,6 +88,8 @@ pub struct Export {
     /// The customer's revenue rows, oldest first (none for a visitor: revenue belongs to
     /// customer ids).
     pub revenue: Vec<HeldRevenue>,
+    /// The webhook deliveries that carried their answers, with what they carried.
+    pub webhook_deliveries: Vec<HeldDelivery>,
 }
 
 /// Collects everything `site` holds about `subject`.
@@ -99,6 +103,7 @@ pub async fn export(
         Subject::Customer(customer) => store.held_revenue(site, customer).await?,
         Subject::Visitor(_) => Vec::new(),
     };
+    let webhook_deliveries = store.held_deliveries(site, subject).await?;
     let mut visitors: Vec<uuid::Uuid> = events.iter().map(|event| event.visitor).collect();
     visitors.sort();
     visitors.dedup();
@@ -107,6 +112,7 @@ pub async fn export(
         visitors,
         events,
         revenue,
+        webhook_deliveries,
     })
 }
 

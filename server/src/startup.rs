@@ -9,11 +9,13 @@ use crate::routes::collect::CollectGate;
 use crate::routes::{self, assets::AssetError, assets::Assets};
 use crate::site_cache::SiteCache;
 use crate::store::{self, StoreError};
+use crate::webhooks::dispatcher::{ClientError, DispatchSettings, Dispatcher, Watch};
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer, web};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything `touchstone serve` needs to know.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct ServeSettings {
     pub rate: RateSettings,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// How webhook deliveries are sent and retried.
+    pub webhooks: DispatchSettings,
 }
 
 /// Why the collector could not start.
@@ -42,6 +46,9 @@ pub enum StartupError {
     /// The web assets could not be read.
     #[error("loading the web assets")]
     Assets(#[from] AssetError),
+    /// The webhook client could not be made.
+    #[error("starting the webhook dispatcher")]
+    Webhooks(#[from] ClientError),
     /// The address could not be bound.
     #[error("listening on {address}")]
     Bind {
@@ -58,6 +65,7 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     writer: Writer,
+    dispatcher: Dispatcher,
     sweeper: tokio::task::JoinHandle<()>,
 }
 
@@ -72,13 +80,19 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
-        let (ingest, writer) = Ingest::start(store.clone(), IngestSettings::default());
+        let watch = Arc::new(Watch::default());
+        watch.refresh(store.as_ref()).await?;
+        let (ingest, writer) =
+            Ingest::start(store.clone(), IngestSettings::default(), watch.clone());
+        let dispatcher = Dispatcher::start(store.clone(), watch.clone(), settings.webhooks)?;
         let ingest = web::Data::new(ingest);
         let gate = web::Data::new(CollectGate {
             sites: SiteCache::default(),
             limits: RateLimits::new(settings.rate),
             proxies: settings.trusted_proxies.clone(),
+            watch: watch.clone(),
         });
+        let watch = web::Data::from(watch);
         let sweeper = tokio::spawn(forget_idle_clients(gate.clone()));
         let store = web::Data::from(store);
         // actix's request log renders each request's line (a few allocations) before it knows
@@ -95,6 +109,7 @@ impl Application {
                 .app_data(store.clone())
                 .app_data(ingest.clone())
                 .app_data(gate.clone())
+                .app_data(watch.clone())
                 .configure(|cfg| routes::configure(cfg, &assets))
                 .default_service(web::to(routes::not_found))
         })
@@ -105,6 +120,7 @@ impl Application {
             address,
             server,
             writer,
+            dispatcher,
             sweeper,
         })
     }
@@ -121,10 +137,12 @@ impl Application {
 
     /// Serves until the process is asked to stop (SIGINT or SIGTERM): then it stops accepting
     /// connections, lets the requests in flight finish (they wait for their commits), and
-    /// commits whatever is still queued before returning. Nothing acknowledged is lost.
+    /// commits whatever is still queued before returning. Nothing acknowledged is lost. Webhook
+    /// deliveries being sent finish and are recorded; the rest wait in the outbox.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.writer.finish().await;
+        self.dispatcher.finish().await;
         self.sweeper.abort();
         served
     }

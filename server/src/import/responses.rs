@@ -419,6 +419,8 @@ pub fn batches(
             visitor,
             events,
             received_at,
+            // Answers from the past, imported now, are history: nobody is paged about them.
+            watched: false,
         });
         identities.push(IncomingBatch {
             site_id: site.id,
@@ -436,6 +438,7 @@ pub fn batches(
                     .unwrap_or_else(|_| unreachable!("at most MAX_ENTRIES trait columns")),
             }],
             received_at,
+            watched: false,
         });
     }
     let count = identities.len();

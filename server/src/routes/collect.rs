@@ -12,6 +12,7 @@ use crate::limits::{RateLimits, TrustedProxies};
 use crate::metrics::{Reason, metrics};
 use crate::site_cache::SiteCache;
 use crate::store::{IncomingBatch, Store, now_millis};
+use crate::webhooks::dispatcher::Watch;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -50,6 +51,8 @@ pub struct CollectGate {
     pub limits: RateLimits,
     /// Whose `X-Forwarded-For` to believe.
     pub proxies: TrustedProxies,
+    /// Which sites' answers go to the webhook inbox.
+    pub watch: std::sync::Arc<Watch>,
 }
 
 /// What the collector answers once a batch is stored.
@@ -180,6 +183,7 @@ async fn store_batch(
             visitor: batch.visitor,
             events,
             received_at,
+            watched: gate.watch.is_watched(site.id),
         })
         .await?;
     tracing::debug!(site = %site.key, new = stored.new, duplicates = stored.duplicates, "stored a batch");

@@ -15,6 +15,7 @@ pub mod revenue;
 pub mod segments;
 pub mod surveys;
 pub mod trend;
+pub mod webhooks;
 pub mod whoami;
 
 use crate::error::ApiError;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     responses::configure(cfg);
     segments::configure(cfg);
     surveys::configure(cfg);
+    webhooks::configure(cfg);
     whoami::configure(cfg);
     openapi::configure(cfg);
     assets::configure(cfg, assets);

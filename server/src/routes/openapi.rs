@@ -10,7 +10,7 @@
 
 use super::{
     accounts, assets, collect, imports, journey, nps, ops, privacy, responses, revenue, segments,
-    surveys, trend, whoami,
+    surveys, trend, webhooks, whoami,
 };
 use crate::error::ErrorBody;
 use actix_web::http::header;
@@ -28,8 +28,8 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         description = "Net Promoter Score and customer journeys: the collector's HTTP API.\n\n\
             Widgets read their site's survey configuration from `/v1/sites/{site}/surveys` and \
             post events to `/v1/collect`; holders of a site's API key read its reports, change \
-            its surveys, import past answers and revenue, and handle privacy requests under \
-            `/v1/sites/{site}`. Every error is JSON \
+            its surveys, import past answers and revenue, manage its webhooks and handle privacy \
+            requests under `/v1/sites/{site}`. Every error is JSON \
             `{\"code\", \"message\"}` with a stable `code`.",
     ),
     paths(
@@ -53,6 +53,14 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         privacy::erase,
         surveys::surveys,
         surveys::replace,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::send_test,
+        webhooks::deliveries,
         ops::healthz,
         ops::ready,
         ops::prometheus,
@@ -68,6 +76,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToResponse};
         (name = "imports", description = "Past answers and revenue per customer, from other tools."),
         (name = "privacy", description = "Export or erase what is held about a respondent."),
         (name = "surveys", description = "Which surveys a site runs, when, in which words and looks."),
+        (name = "webhooks", description = "Answers delivered to other systems as they arrive, signed as Standard Webhooks prescribe."),
         (name = "operations", description = "Health checks, metrics and this document."),
         (name = "assets", description = "The loader script and the widget."),
     ),
@@ -84,8 +93,8 @@ impl Modify for ApiKeys {
             .description(Some(
                 "A site's API key (`tsk_…`, made with `touchstone key create`), valid for that \
                  site only. A key has a scope: `read` reads reports; `admin` may also export and \
-                 erase what is held about a respondent, change the surveys and import past \
-                 answers and revenue. Operations list the scope they need.",
+                 erase what is held about a respondent, change the surveys, import past answers \
+                 and revenue and manage webhooks. Operations list the scope they need.",
             ))
             .build();
         openapi

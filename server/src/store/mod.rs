@@ -7,9 +7,14 @@
 
 mod postgres;
 mod sqlite;
+mod webhooks;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    AfterAttempt, AnswerContext, Attempt, DeliveryRecord, HeldDelivery, JourneyStep,
+    LeasedDelivery, MAX_JOURNEY_STEPS, NewDelivery, Webhook, WebhookStore,
+};
 
 use crate::api_key::{KeyHash, KeyScope};
 use crate::site::{Origin, Site};
@@ -111,6 +116,9 @@ pub struct IncomingBatch {
     pub events: Vec<Event>,
     /// When the collector received it, in milliseconds since the epoch.
     pub received_at: i64,
+    /// Whether the site has webhook subscriptions: then its new answers also go to the webhook
+    /// inbox, in the same transaction.
+    pub watched: bool,
 }
 
 /// What storing a batch did.
@@ -902,9 +910,10 @@ fn is_transient_sqlstate(code: &str) -> bool {
         || matches!(code, "55P03" | "25006" | "40001" | "40P01")
 }
 
-/// The questions the collector asks of its database.
+/// The questions the collector asks of its database (those about webhooks are in
+/// [`WebhookStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Registers a site with its origins and its first read API key.
     async fn create_site(
         &self,
@@ -988,8 +997,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(Score, i64)>, StoreError>;
 
     /// Stores several batches in one transaction, each (site, event id) once, and adds the new
-    /// events to the rollups in the same transaction. Returns, in order, what happened to each
-    /// batch, only after the transaction has committed.
+    /// events to the rollups in the same transaction, and the new answers of watched batches to
+    /// the webhook inbox. Returns, in order, what happened to each batch, only after the
+    /// transaction has committed.
     async fn store_batches(
         &self,
         batches: &[IncomingBatch],
@@ -1260,14 +1270,24 @@ struct RollupDeltas {
     touchpoints: BTreeMap<(i64, String, i64), i64>,
 }
 
+/// What a group's new events add: to the rollups, and to the webhook inbox.
+#[derive(Debug, Default, PartialEq)]
+struct Settled {
+    /// How each batch fared, in order.
+    outcomes: Vec<StoredBatch>,
+    /// What the new events add to the rollups.
+    deltas: RollupDeltas,
+    /// The new answers of watched batches, as `(site id, event id)`.
+    inbox: Vec<(i64, uuid::Uuid)>,
+}
+
 /// Works out, from the `(site id, event id)` pairs the insert reported as new, how each batch
-/// fared and what the new events add to the rollups. An event id that appears twice (in one
-/// batch, or in two batches of the group) is new only the first time.
-fn settle(
-    batches: &[IncomingBatch],
-    mut inserted: HashSet<(i64, uuid::Uuid)>,
-) -> (Vec<StoredBatch>, RollupDeltas) {
+/// fared, what the new events add to the rollups, and which new answers the webhook inbox
+/// takes. An event id that appears twice (in one batch, or in two batches of the group) is new
+/// only the first time.
+fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -> Settled {
     let mut deltas = RollupDeltas::default();
+    let mut inbox = Vec::new();
     let outcomes = batches
         .iter()
         .map(|batch| {
@@ -1289,6 +1309,9 @@ fn settle(
                             ))
                             .or_default()
                             .record(score.category());
+                        if batch.watched {
+                            inbox.push((batch.site_id, event.id().0));
+                        }
                     }
                     Event::Touchpoint { name, .. } => {
                         *deltas
@@ -1306,7 +1329,13 @@ fn settle(
             }
         })
         .collect();
-    (outcomes, deltas)
+    // Sorted, so concurrent collectors insert inbox rows in one order.
+    inbox.sort_unstable();
+    Settled {
+        outcomes,
+        deltas,
+        inbox,
+    }
 }
 
 /// A row an erasure deleted, as both backends return it.
@@ -1689,7 +1718,7 @@ mod tests {
             ],
         );
         let inserted = (1..=3).map(|id| (1, uuid::Uuid::from_u128(id))).collect();
-        let (_, deltas) = settle(&[batch], inserted);
+        let deltas = settle(&[batch], inserted).deltas;
         assert_eq!(deltas.nps[&(1, "nps".to_owned(), 0)], Tally::new(1, 0, 0));
         assert_eq!(
             deltas.nps[&(1, "checkout".to_owned(), 0)],
@@ -1703,6 +1732,7 @@ mod tests {
             visitor: VisitorId(uuid::Uuid::nil()),
             events,
             received_at: 0,
+            watched: false,
         }
     }
 
@@ -1718,7 +1748,12 @@ mod tests {
             (1, uuid::Uuid::from_u128(2)),
             (2, uuid::Uuid::from_u128(1)),
         ]);
-        let (outcomes, deltas) = settle(&batches, inserted);
+        let Settled {
+            outcomes,
+            deltas,
+            inbox,
+        } = settle(&batches, inserted);
+        assert!(inbox.is_empty(), "no batch is watched");
         assert_eq!(
             outcomes,
             [
@@ -1744,7 +1779,9 @@ mod tests {
 
     #[test]
     fn rows_the_database_already_had_add_nothing_to_the_rollups() {
-        let (outcomes, deltas) = settle(&[incoming(1, vec![response(1, 0, 10)])], HashSet::new());
+        let Settled {
+            outcomes, deltas, ..
+        } = settle(&[incoming(1, vec![response(1, 0, 10)])], HashSet::new());
         assert_eq!(
             outcomes,
             [StoredBatch {
@@ -1753,6 +1790,31 @@ mod tests {
             }]
         );
         assert_eq!(deltas, RollupDeltas::default());
+    }
+
+    #[test]
+    fn only_new_answers_of_watched_batches_enter_the_webhook_inbox() {
+        let touchpoint = Event::Touchpoint {
+            id: EventId(uuid::Uuid::from_u128(3)),
+            at: Timestamp::try_from(0).unwrap(),
+            name: touchstone_shared::TouchpointName::page_view(),
+            url: PageUrl::parse("https://a.example/").unwrap(),
+            referrer: None,
+            utm: None,
+        };
+        let mut watched = incoming(1, vec![response(2, 0, 3), response(1, 0, 0), touchpoint]);
+        watched.watched = true;
+        let unwatched = incoming(2, vec![response(4, 0, 3)]);
+        let inserted = HashSet::from([
+            (1, uuid::Uuid::from_u128(1)),
+            (1, uuid::Uuid::from_u128(3)),
+            (2, uuid::Uuid::from_u128(4)),
+        ]);
+        // Answer 2 was stored before (a replay): it was routed then, not again.
+        assert_eq!(
+            settle(&[watched, unwatched], inserted).inbox,
+            [(1, uuid::Uuid::from_u128(1))]
+        );
     }
 
     #[test]

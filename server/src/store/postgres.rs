@@ -9,8 +9,8 @@ use super::{
     AccountAnswer, AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow,
     HOUR_MILLIS, HeldEvent, HeldRevenue, IncomingBatch, JourneyReach, KeyToRevoke, ListedResponse,
     NewApiKey, NewSite, POSTGRES, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery, RevenueEntry,
-    RevenueRow, RollupDeltas, Segment, Store, StoreError, StoredBatch, StoredRevenue, Subject,
-    TimeRange, TouchpointCount, VisitedTouchpoint, account_answers_sql, attach_origins,
+    RevenueRow, RollupDeltas, Segment, Settled, Store, StoreError, StoredBatch, StoredRevenue,
+    Subject, TimeRange, TouchpointCount, VisitedTouchpoint, account_answers_sql, attach_origins,
     contains_pattern, customer_revenue_sql, erase_sql, erased_deltas, event_rows, held_events_sql,
     journey_reach, journey_reach_sql, journey_steps_sql, merge_touchpoint_counts, now_millis,
     responses_sql, revenue_rows, rollup_tally, scored_revenue, segment_tallies, segments_sql,
@@ -31,8 +31,18 @@ use touchstone_shared::{CampaignTag, Currency, CustomerId, Score, SiteKey, Tally
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
+
+// Several collectors may share the database: a lease locks the rows it picks and skips those
+// another collector is leasing.
+super::webhooks::webhook_store!(
+    PostgresStore,
+    POSTGRES,
+    reader: pool,
+    writer: pool,
+    lock: "FOR UPDATE OF due SKIP LOCKED"
+);
 
 impl PostgresStore {
     /// Connects to the database at `url`, e.g. `postgres://touchstone@db.internal/touchstone`,
@@ -255,6 +265,14 @@ impl Store for PostgresStore {
         let (visitor, customer) = subject_parameters(subject);
         let sql = erase_sql(subject, &POSTGRES);
         let mut tx = self.pool.begin().await?;
+        for webhooks in super::webhooks::erase_webhooks_sql(subject, &POSTGRES) {
+            sqlx::query(sqlx::AssertSqlSafe(webhooks))
+                .bind(site.id)
+                .bind(visitor)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+        }
         // The rows this statement deletes are exactly the rows it returns, so the rollups lose
         // what the table loses even while collectors insert concurrently.
         let deleted: Vec<ErasedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -425,8 +443,25 @@ impl Store for PostgresStore {
             .iter()
             .map(|row| (row.get::<i64, _>(0), row.get::<uuid::Uuid, _>(1)))
             .collect();
-        let (outcomes, deltas) = settle(batches, inserted);
+        let Settled {
+            outcomes,
+            deltas,
+            inbox,
+        } = settle(batches, inserted);
         apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
+        if !inbox.is_empty() {
+            let (sites, events): (Vec<i64>, Vec<uuid::Uuid>) = inbox.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO webhook_inbox (site_id, event_id, queued_at) \
+                 SELECT site, event, $3 FROM UNNEST($1::BIGINT[], $2::UUID[]) AS answer (site, event) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(sites)
+            .bind(events)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }

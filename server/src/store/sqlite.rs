@@ -21,13 +21,14 @@ use super::{
     AccountAnswer, AnswerScope, ApiKeyRecord, ApiKeyRow, Authorized, Direction, Erased, ErasedRow,
     EventRow, HOUR_MILLIS, HeldEvent, HeldRevenue, IncomingBatch, JourneyReach, KeyToRevoke,
     ListedResponse, NewApiKey, NewSite, QUARTER_HOUR_MILLIS, ResponseCursor, ResponseQuery,
-    RevenueEntry, RevenueRow, RollupDeltas, SQLITE, Segment, Store, StoreError, StoredBatch,
-    StoredRevenue, Subject, TimeRange, TouchpointCount, VisitedTouchpoint, account_answers_sql,
-    attach_origins, contains_pattern, customer_revenue_sql, erase_sql, erased_deltas, event_rows,
-    held_events_sql, journey_reach, journey_reach_sql, journey_steps_sql, merge_touchpoint_counts,
-    now_millis, responses_sql, revenue_rows, rollup_tally, scored_revenue, segment_tallies,
-    segments_sql, settle, split_by_slot, stored_currencies, stored_scope, stored_site_key,
-    stored_surveys, subject_parameters, surveys_json, tallies_by_index, tally_scores,
+    RevenueEntry, RevenueRow, RollupDeltas, SQLITE, Segment, Settled, Store, StoreError,
+    StoredBatch, StoredRevenue, Subject, TimeRange, TouchpointCount, VisitedTouchpoint,
+    account_answers_sql, attach_origins, contains_pattern, customer_revenue_sql, erase_sql,
+    erased_deltas, event_rows, held_events_sql, journey_reach, journey_reach_sql,
+    journey_steps_sql, merge_touchpoint_counts, now_millis, responses_sql, revenue_rows,
+    rollup_tally, scored_revenue, segment_tallies, segments_sql, settle, split_by_slot,
+    stored_currencies, stored_scope, stored_site_key, stored_surveys, subject_parameters,
+    surveys_json, tallies_by_index, tally_scores,
 };
 use crate::api_key::KeyHash;
 use crate::site::Site;
@@ -48,12 +49,14 @@ use touchstone_shared::{Currency, CustomerId, Score, SiteKey, Tally, TraitName};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Connections for reading.
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The one connection that writes. SQLite takes one writer at a time anyway; keeping it on
     /// one connection keeps that connection's page cache warm, where a write from another
     /// connection would make it start cold and re-read the index pages of every group.
-    writer: SqlitePool,
+    pub(super) writer: SqlitePool,
 }
+
+super::webhooks::webhook_store!(SqliteStore, SQLITE, reader: pool, writer: writer, lock: "");
 
 /// The writer's page cache, in KiB: the hot part of the events' primary-key index (random
 /// UUIDs touch pages all over it) stays in memory. Pages are only allocated as they are used.
@@ -331,6 +334,14 @@ impl Store for SqliteStore {
         let (visitor, customer) = subject_parameters(subject);
         let sql = erase_sql(subject, &SQLITE);
         let mut tx = self.writer.begin().await?;
+        for webhooks in super::webhooks::erase_webhooks_sql(subject, &SQLITE) {
+            sqlx::query(sqlx::AssertSqlSafe(webhooks))
+                .bind(site.id)
+                .bind(visitor)
+                .bind(customer)
+                .execute(&mut *tx)
+                .await?;
+        }
         // The rows this statement deletes are exactly the rows it returns, so the rollups lose
         // what the table loses even while collectors insert concurrently.
         let deleted: Vec<ErasedRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -439,8 +450,26 @@ impl Store for SqliteStore {
         let rows = event_rows(batches);
         let mut tx = self.writer.begin().await?;
         let inserted = insert_events(&mut tx, &rows).await?;
-        let (outcomes, deltas) = settle(batches, inserted);
+        let Settled {
+            outcomes,
+            deltas,
+            inbox,
+        } = settle(batches, inserted);
         apply_to_rollups(&mut tx, &deltas, Direction::Add).await?;
+        let queued_at = now_millis();
+        for chunk in inbox.chunks(1000) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO webhook_inbox (site_id, event_id, queued_at) ",
+            );
+            insert.push_values(chunk, |mut values, (site_id, event_id)| {
+                values
+                    .push_bind(*site_id)
+                    .push_bind(*event_id)
+                    .push_bind(queued_at);
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }

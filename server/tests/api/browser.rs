@@ -80,7 +80,7 @@ async fn answer_the_survey_in_the_demo_shop(
     press(browser, &[Key::Enter.into()]).await;
     wait_for_survey_state(browser, "thanks").await;
 
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let report = poll_report(&client, &collector, &api_key, "nps", |report| {
         report["responses"] == 1
     })
@@ -439,7 +439,7 @@ impl ChromeDriver {
             .await
             .expect("reading the session id")
             .expect("a WebDriver session");
-        let answer: Value = reqwest::Client::new()
+        let answer: Value = crate::helpers::http_client()
             .post(format!(
                 "http://127.0.0.1:{}/session/{session}/goog/cdp/execute",
                 self.port

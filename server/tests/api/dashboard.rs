@@ -139,6 +139,7 @@ async fn whoami_refuses_missing_wrong_revoked_and_hostile_keys(app: TestApp) {
 #[tokio::test]
 async fn the_dashboard_is_served_under_a_strict_content_security_policy() {
     let app = TestApp::spawn(TestDatabase::sqlite()).await;
+    crate::helpers::install_tls_provider();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -332,7 +333,7 @@ async fn dashboard_on(browser: &Client, driver: &ChromeDriver, database: &TestDa
         "the time zone defaults to the browser's: {zone}"
     );
     let api = Reports {
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         address: collector.address.clone(),
         key: api_key.clone(),
     };
@@ -441,7 +442,7 @@ async fn answer_with_a_journey(collector: &Collector, comment: &str) {
         { "type": "response", "id": event_id(), "at": now - 1_000, "score": 2,
           "comment": comment, "device": "desktop", "survey": "checkout" },
     ]});
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .post(format!("{}/v1/collect", collector.address))
         .header(CONTENT_TYPE, "text/plain;charset=UTF-8")
         .header("Origin", &collector.address)

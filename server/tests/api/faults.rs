@@ -28,7 +28,7 @@ async fn sustained_load_then(
 ) -> (Ledger, u64) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let in_flight = Arc::new(AtomicU64::new(0));
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut senders = JoinSet::new();
     for sender in 0..SENDERS {
         let (ledger, in_flight, client) = (ledger.clone(), in_flight.clone(), client.clone());
@@ -96,7 +96,7 @@ async fn every_acknowledged_event_survives_a_kill_9_during_sustained_ingestion()
     let (ledger, in_flight_at_the_kill) =
         sustained_load_then(&mut collector, Collector::kill).await;
     ledger.assert_all_ok("before the kill");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     // Restarted on the same file, the collector recovers the WAL and takes more.
     let restarted = Collector::start(&database.url, &no_widget_dir());

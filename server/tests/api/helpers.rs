@@ -11,6 +11,7 @@ use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::site::Origin;
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, NewApiKey, NewSite};
+use touchstone_server::webhooks::dispatcher::DispatchSettings;
 use touchstone_shared::SiteKey;
 
 /// Runs each named `async fn(TestApp)` as two tests, `sqlite::name` and `postgres::name`.
@@ -229,6 +230,19 @@ fn random_u128() -> u128 {
     u128::from_le_bytes(bytes)
 }
 
+/// An HTTP client for the tests. reqwest is built with rustls but without cryptography of its
+/// own (the collector brings `ring` for its webhook deliveries), so the provider is installed
+/// first; a client built without one panics.
+pub fn http_client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
+}
+
+/// Installs the process's rustls provider, which every reqwest client needs before it is built.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The origin the test site allows.
 pub const SHOP_ORIGIN: &str = "https://shop.example";
 
@@ -286,6 +300,11 @@ impl TestApp {
         .await
     }
 
+    /// Starts the real application with these webhook dispatch settings.
+    pub async fn spawn_with_webhooks(database: TestDatabase, webhooks: DispatchSettings) -> Self {
+        Self::spawn_configured(database, |settings| settings.webhooks = webhooks).await
+    }
+
     /// Starts the real application with the test settings as `configure` leaves them.
     async fn spawn_configured(
         database: TestDatabase,
@@ -301,6 +320,7 @@ impl TestApp {
                 client_per_second: NonZeroU32::new(1_000_000).unwrap(),
             },
             trusted_proxies: TrustedProxies::default(),
+            webhooks: DispatchSettings::default(),
         };
         configure(&mut settings);
         let application = Application::build(&settings)
@@ -314,7 +334,7 @@ impl TestApp {
             site,
             api_key,
             database,
-            client: reqwest::Client::new(),
+            client: http_client(),
         }
     }
 
@@ -392,6 +412,7 @@ impl TestApp {
                     .map(|event| serde_json::from_value(event).expect("a valid event"))
                     .collect(),
                 received_at: 0,
+                watched: false,
             })
             .collect();
         store.store_batches(&batches).await.expect("storing events");

@@ -28,3 +28,4 @@ mod reports;
 mod revenue;
 mod scale_out;
 mod surveys;
+mod webhooks;

@@ -98,7 +98,7 @@ async fn the_logs_hold_no_comment_customer_visitor_address_or_key() {
                          "comment": comment });
     let identify = json!({ "type": "identify", "id": event_id(), "at": noon(),
                            "customer": customer, "traits": { "plan": "xyzzy-plan" } });
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let post = |body: Value| {
         client
             .post(format!("{}/v1/collect", collector.address))

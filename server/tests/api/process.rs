@@ -71,6 +71,19 @@ impl Collector {
         Self::launch(command, database_url)
     }
 
+    /// Like [`Collector::start`] without a widget, with extra environment variables (the
+    /// webhook dispatcher's settings, say).
+    pub fn start_with_env(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let mut command = serve(database_url, &crate::helpers::no_widget_dir());
+        command
+            .env(
+                "TOUCHSTONE_LOG",
+                "warn,touchstone_server::routes::assets=error",
+            )
+            .envs(env.iter().copied());
+        Self::launch(command, database_url)
+    }
+
     /// Like [`Collector::start`], with every log line at `filter` (a `TOUCHSTONE_LOG` filter) in
     /// JSON, written to `log_file`, and `127.0.0.1` trusted as a proxy so tests can name the
     /// client's address in `X-Forwarded-For`.

@@ -35,7 +35,7 @@ async fn two_collectors_on_one_postgresql_store_every_acknowledged_event_once() 
     );
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let deadline = Instant::now() + LOAD;
     let mut senders = JoinSet::new();
     for sender in 0..SENDERS {

@@ -390,6 +390,7 @@ async fn erasing_an_answer_takes_it_out_of_its_survey(app: TestApp) {
             visitor: serde_json::from_value(request["visitor"].clone()).unwrap(),
             events: serde_json::from_value(request["events"].clone()).unwrap(),
             received_at: 0,
+            watched: false,
         }])
         .await
         .unwrap();

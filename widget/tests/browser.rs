@@ -1044,3 +1044,176 @@ mod futures_channel_shim {
         }
     }
 }
+
+/// The survey module's entry, as the loader calls it: the configuration's text, a survey id,
+/// `data-lang`, and two plain JavaScript functions for the answer and the dismissal.
+mod the_survey_modules_entry {
+    use super::*;
+    use touchstone_widget::ui;
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen::closure::Closure;
+
+    const CONFIG: &str = r##"{"surveys": [
+        {"id": "other", "targeting": {"trigger": {"type": "manual"}}},
+        {"id": "nps", "targeting": {"trigger": {"type": "page_views", "count": 2}},
+         "texts": {"de": {"question": "Wie wahrscheinlich ist es?"}}}
+    ], "theme": {"accent": "#0a7d5a"}}"##;
+
+    /// What the loader's two functions heard: the `_answer` arguments, and dismissals.
+    #[derive(Default)]
+    struct Heard {
+        answers: RefCell<Vec<(JsValue, JsValue, JsValue)>>,
+        dismissals: RefCell<u32>,
+    }
+
+    /// `ui::mount` with functions that record what they hear; `submit` answers `queued`.
+    fn mount(
+        config: &str,
+        survey: &str,
+        lang: &str,
+        queued: bool,
+    ) -> (Result<(), JsValue>, Rc<Heard>) {
+        let heard = Rc::new(Heard::default());
+        let answers = Rc::clone(&heard);
+        let submit = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> bool>::new(
+            move |score, comment, language| {
+                answers
+                    .answers
+                    .borrow_mut()
+                    .push((score, comment, language));
+                queued
+            },
+        );
+        let dismissals = Rc::clone(&heard);
+        let dismissed = Closure::<dyn Fn()>::new(move || *dismissals.dismissals.borrow_mut() += 1);
+        let mounted = ui::mount(
+            config,
+            survey,
+            lang,
+            submit.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+            dismissed
+                .as_ref()
+                .unchecked_ref::<js_sys::Function>()
+                .clone(),
+        )
+        .map_err(JsValue::from);
+        submit.forget();
+        dismissed.forget();
+        (mounted, heard)
+    }
+
+    /// The host `ui::mount` adds to the page, removed again when dropped.
+    struct Placed(Element);
+
+    impl Placed {
+        fn find() -> Self {
+            Placed(
+                document()
+                    .get_element_by_id(host::HOST_ID)
+                    .expect("the survey's host is on the page"),
+            )
+        }
+
+        fn get(&self, selector: &str) -> HtmlElement {
+            self.0
+                .shadow_root()
+                .unwrap()
+                .query_selector(selector)
+                .unwrap()
+                .unwrap_or_else(|| panic!("nothing matches {selector}"))
+                .unchecked_into()
+        }
+    }
+
+    impl Drop for Placed {
+        fn drop(&mut self) {
+            self.0.remove();
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn shows_the_named_survey_and_hands_the_answer_to_the_core() {
+        let (mounted, heard) = mount(CONFIG, "nps", "de", true);
+        assert!(mounted.is_ok());
+        settle().await;
+        let placed = Placed::find();
+        assert_eq!(
+            placed.get("h2").text_content().unwrap(),
+            "Wie wahrscheinlich ist es?",
+            "the named survey's own words, in the data-lang language"
+        );
+        placed.get("[data-score='3']").click();
+        settle().await;
+        placed
+            .get("textarea")
+            .unchecked_ref::<HtmlTextAreaElement>()
+            .set_value("  Zu langsam ");
+        placed.get(".send").click();
+        settle().await;
+        let answers = heard.answers.borrow();
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].0.as_f64(), Some(3.0));
+        assert_eq!(answers[0].1.as_string().as_deref(), Some("Zu langsam"));
+        assert_eq!(answers[0].2.as_string().as_deref(), Some("de"));
+        assert_eq!(*heard.dismissals.borrow(), 0);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_skipped_comment_is_undefined_and_a_dismissal_is_reported() {
+        let (mounted, heard) = mount(CONFIG, "other", "", false);
+        assert!(mounted.is_ok());
+        settle().await;
+        let placed = Placed::find();
+        placed.get(".close").click();
+        settle().await;
+        assert!(heard.answers.borrow().is_empty());
+        assert_eq!(*heard.dismissals.borrow(), 1);
+        drop(placed);
+
+        let (mounted, heard) = mount(CONFIG, "nps", "en", true);
+        assert!(mounted.is_ok());
+        settle().await;
+        let placed = Placed::find();
+        placed.get("[data-score='10']").click();
+        settle().await;
+        placed.get(".send").click();
+        settle().await;
+        let answers = heard.answers.borrow();
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].0.as_f64(), Some(10.0));
+        assert!(
+            answers[0].1.is_undefined(),
+            "no comment: {:?}",
+            answers[0].1
+        );
+        assert_eq!(answers[0].2.as_string().as_deref(), Some("en"));
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_malformed_configuration_or_unknown_survey_places_nothing() {
+        for (config, survey) in [
+            ("", "nps"),
+            ("not json", "nps"),
+            (r#"{"surveys": "nps"}"#, "nps"),
+            (CONFIG, "missing"),
+            (CONFIG, ""),
+            (CONFIG, "<img src=x onerror=alert(1)>"),
+        ] {
+            let (mounted, heard) = mount(config, survey, "", true);
+            assert!(mounted.is_err(), "{config:?} {survey:?}");
+            assert!(document().get_element_by_id(host::HOST_ID).is_none());
+            assert!(heard.answers.borrow().is_empty());
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_second_survey_on_the_page_is_refused() {
+        let (first, _) = mount(CONFIG, "nps", "", true);
+        assert!(first.is_ok());
+        settle().await;
+        let placed = Placed::find();
+        let (second, _) = mount(CONFIG, "nps", "", true);
+        assert!(second.is_err());
+        drop(placed);
+    }
+}

@@ -253,6 +253,30 @@ async fn a_single_page_app_reports_each_navigation_and_markup_touchpoints(
             .contains("a@b.example"),
         "no query string is stored"
     );
+
+    // No survey was due on these pages, so the survey module (Yew) was never downloaded: only
+    // the loader's core. Then `touchstone('show')` fetches it and the survey appears.
+    let loaded = |file: &'static str| {
+        format!(
+            "return performance.getEntriesByType('resource')\
+             .some(function (entry) {{ return entry.name.endsWith('/{file}'); }});"
+        )
+    };
+    assert_eq!(
+        run(browser, &loaded("touchstone_widget_bg.wasm")).await,
+        true
+    );
+    assert_eq!(
+        run(browser, &loaded("touchstone_survey.js")).await,
+        false,
+        "the survey module is fetched only when a survey is shown"
+    );
+    run(browser, "touchstone('show');").await;
+    wait_for_survey_state(browser, "asking").await;
+    assert_eq!(
+        run(browser, &loaded("touchstone_survey_bg.wasm")).await,
+        true
+    );
 }
 
 async fn events_recorded_offline_arrive_once_the_collector_is_back(

@@ -19,8 +19,8 @@ cargo xtask <command>
 commands:
   run            build the widget, start the collector on SQLite with a demo site, print its URLs
   test           everything CI runs: fmt, clippy, unit, property, API, browser and end-to-end tests
-  build-widget   build the widget (release, wasm-opt, terser) into target/widget and print its
-                 sizes against the 45 KB target
+  build-widget   build the widget's core and survey modules (release, wasm-opt, terser) into
+                 target/widget and print the first visit's size against the 45 KB target
   bench          measure the collector (release) against a bare actix-web ceiling with wrk, and
                  the NPS trend over ten million answers, on SQLite and PostgreSQL
                  [--seconds N per load run, default 10] [--reseed the cached trend databases]

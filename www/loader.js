@@ -60,6 +60,7 @@
         m.mount(config, id, data('lang') || '', function (score, comment, language) {
           return run(['_answer', id, score, comment, language]);
         }, function () { run(['_dismissed', id]); });
+        run(['_shown', id]);
       }).catch(function (e) { survey = 0; warn('the survey could not be shown', e); });
     };
     var load = function () {

@@ -106,6 +106,9 @@ pub struct App {
     surveys: Option<Surveys>,
     show_pending: bool,
     shown: bool,
+    /// The survey handed to the survey module, until the module says it is on screen: only then
+    /// is it recorded as shown (a module that fails to load shows nothing).
+    awaiting_mount: Option<SurveyId>,
     outbox: Outbox,
     warned_full: bool,
 }
@@ -139,6 +142,7 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
         surveys: None,
         show_pending: false,
         shown: false,
+        awaiting_mount: None,
         outbox: Outbox::new(&site, None),
         warned_full: false,
         settings,
@@ -181,9 +185,10 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
     Ok(())
 }
 
-/// Runs one `touchstone(...)` command. Two are internal, called by the loader for the survey
-/// module: `_answer(survey, score, comment, language)` queues an answer and returns whether it
-/// is queued, and `_dismissed(survey)` records a dismissal.
+/// Runs one `touchstone(...)` command. Three are internal, called by the loader for the survey
+/// module: `_shown(survey)` once the module has put the survey on screen (only then is it
+/// recorded as shown), `_answer(survey, score, comment, language)` queues an answer and returns
+/// whether it is queued, and `_dismissed(survey)` records a dismissal.
 pub fn command(name: &str, args: &js_sys::Array) -> bool {
     let text = |index: u32| args.get(index).as_string();
     let shown = match name {
@@ -192,6 +197,10 @@ pub fn command(name: &str, args: &js_sys::Array) -> bool {
         }
         "_dismissed" => {
             with(|app| app.dismissed(&text(1).unwrap_or_default()));
+            None
+        }
+        "_shown" => {
+            with(|app| app.mounted(&text(1).unwrap_or_default()));
             None
         }
         "page" => with(|app| app.page(&text(1).unwrap_or_default())).flatten(),
@@ -468,17 +477,22 @@ impl App {
         self.session.shown = true;
         self.save_session();
         stop_ticking();
-        if let Some((id, at)) = ids() {
-            self.record(
-                false,
-                Event::Shown {
-                    id,
-                    at,
-                    survey: survey.clone(),
-                },
-            );
-        }
+        self.awaiting_mount = Some(survey.clone());
         Some(ToShow { survey, config })
+    }
+
+    /// The survey module put `survey` on screen: now it is recorded as shown, once.
+    fn mounted(&mut self, survey: &str) {
+        if self
+            .awaiting_mount
+            .as_ref()
+            .is_none_or(|awaiting| awaiting.as_str() != survey)
+        {
+            return;
+        }
+        if let (Some(survey), Some((id, at))) = (self.awaiting_mount.take(), ids()) {
+            self.record(false, Event::Shown { id, at, survey });
+        }
     }
 
     /// Counts a second on a visible page while a survey waits for a time trigger.

@@ -4,7 +4,7 @@
 //! trend.
 //!
 //! Imported answers are stored as events through [`Store::store_batches`], the path the
-//! collector's answers take, so the hourly rollups count them in the same transaction and
+//! collector's answers take, so the rollups count them in the same transaction and
 //! every report sees them. Each customer gets a synthetic visitor (an id derived from the site
 //! and the customer id) with one `identify` event naming the customer, so revenue, traits and
 //! privacy requests find the imported answers exactly as they find the widget's. Columns named

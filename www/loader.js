@@ -49,8 +49,8 @@
       if (target) t('touch', target.getAttribute('data-touchstone'));
     }, true);
     // The survey UI is a second module, fetched only when the core asks for a survey: most
-    // page views never download it. One promise per page, dropped on failure so a later
-    // survey tries again; a failure is reported and the core goes on recording.
+    // page views never download it. One promise per page, dropped on failure; a failure is
+    // reported, the core goes on recording and a later page of the session may ask again.
     var survey;
     var showSurvey = function (id, config) {
       survey = survey || import(base + '/touchstone_survey.js').then(function (m) {
@@ -61,7 +61,12 @@
           return run(['_answer', id, score, comment, language]);
         }, function () { run(['_dismissed', id]); });
         run(['_shown', id]);
-      }).catch(function (e) { survey = 0; warn('the survey could not be shown', e); });
+      }).catch(function (e) {
+        survey = 0;
+        warn('the survey could not be shown', e);
+        // Not shown, so the session's one survey is not used up: a later page asks again.
+        try { run(['_failed', id]); } catch (_) {}
+      });
     };
     var load = function () {
       import(base + '/touchstone_widget.js')

@@ -185,10 +185,11 @@ pub fn start(settings: Settings, href: &str) -> Result<(), JourneyError> {
     Ok(())
 }
 
-/// Runs one `touchstone(...)` command. Three are internal, called by the loader for the survey
+/// Runs one `touchstone(...)` command. Four are internal, called by the loader for the survey
 /// module: `_shown(survey)` once the module has put the survey on screen (only then is it
-/// recorded as shown), `_answer(survey, score, comment, language)` queues an answer and returns
-/// whether it is queued, and `_dismissed(survey)` records a dismissal.
+/// recorded as shown), `_failed(survey)` when it could not (the module failed to load, say),
+/// `_answer(survey, score, comment, language)` queues an answer and returns whether it is
+/// queued, and `_dismissed(survey)` records a dismissal.
 pub fn command(name: &str, args: &js_sys::Array) -> bool {
     let text = |index: u32| args.get(index).as_string();
     let shown = match name {
@@ -201,6 +202,10 @@ pub fn command(name: &str, args: &js_sys::Array) -> bool {
         }
         "_shown" => {
             with(|app| app.mounted(&text(1).unwrap_or_default()));
+            None
+        }
+        "_failed" => {
+            with(|app| app.mount_failed(&text(1).unwrap_or_default()));
             None
         }
         "page" => with(|app| app.page(&text(1).unwrap_or_default())).flatten(),
@@ -493,6 +498,22 @@ impl App {
         if let (Some(survey), Some((id, at))) = (self.awaiting_mount.take(), ids()) {
             self.record(false, Event::Shown { id, at, survey });
         }
+    }
+
+    /// The survey module could not put `survey` on screen. Nothing was shown, so the session's
+    /// one survey is not used up: a later page of the session may ask again. This page does not
+    /// retry, so a module that keeps failing costs one attempt per page, never a loop.
+    fn mount_failed(&mut self, survey: &str) {
+        if self
+            .awaiting_mount
+            .as_ref()
+            .is_none_or(|awaiting| awaiting.as_str() != survey)
+        {
+            return;
+        }
+        self.awaiting_mount = None;
+        self.session.shown = false;
+        self.save_session();
     }
 
     /// Counts a second on a visible page while a survey waits for a time trigger.

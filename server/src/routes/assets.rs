@@ -227,8 +227,10 @@ async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
             ("text/javascript"),
             ("application/wasm"),
         )),
-        (status = 404, body = ErrorBody,
-            description = "`not_found`: no such file, or not the current hash."),
+        (status = 307, description = "Another (older) hash: the same file under the current \
+            hash, never cached, so a page that kept a loader from before the widget changed still \
+            gets a glue and a wasm that belong together."),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such file."),
     ),
 )]
 async fn widget_file(
@@ -236,17 +238,26 @@ async fn widget_file(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (hash, file) = path.into_inner();
-    let widget = assets
-        .widget
-        .as_ref()
-        .filter(|widget| widget.hash == hash)
-        .ok_or(ApiError::NotFound)?;
+    let widget = assets.widget.as_ref().ok_or(ApiError::NotFound)?;
     let (content_type, bytes) = WIDGET_FILES
         .iter()
         .zip(&widget.files)
         .find(|((name, _), _)| *name == file)
         .map(|((_, content_type), bytes)| (*content_type, bytes.clone()))
         .ok_or(ApiError::NotFound)?;
+    if hash != widget.hash {
+        if !is_widget_hash(&hash) {
+            return Err(ApiError::NotFound);
+        }
+        // Browsers keep the loader for five minutes, so after the widget changes some pages still
+        // name the old hash. They get the current files: both through this redirect, so the glue
+        // and the wasm belong together. Relative, so a path prefix in front of the collector works.
+        return Ok(HttpResponse::TemporaryRedirect()
+            .insert_header((header::LOCATION, format!("../{}/{file}", widget.hash)))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .finish());
+    }
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
@@ -254,6 +265,14 @@ async fn widget_file(
         // CORS requests.
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .body(bytes))
+}
+
+/// Whether `hash` has the form of [`Widget::hash`]: 16 lowercase hex digits.
+fn is_widget_hash(hash: &str) -> bool {
+    hash.len() == 16
+        && hash
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

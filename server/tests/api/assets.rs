@@ -11,6 +11,7 @@ on_every_backend!(
     spawn = crate::helpers::TestApp::spawn_with_widget;
     both_modules_are_served_under_the_loaders_hash,
     other_files_and_other_hashes_are_not_found,
+    an_older_hash_is_sent_to_the_current_files,
 );
 
 /// The hash in the loader's widget path, e.g. `3f2a9c0d1e4b5a6c`.
@@ -63,13 +64,49 @@ async fn other_files_and_other_hashes_are_not_found(app: TestApp) {
         format!("/widget/{hash}/loader.js"),
         format!("/widget/{hash}/..%2Ftouchstone_widget.js"),
         format!("/widget/{hash}/{}", "a".repeat(5000)),
-        "/widget/0123456789abcdef/touchstone_survey.js".to_owned(),
+        "/widget/0123456789abcdef/loader.js".to_owned(),
         format!("/widget/{}/touchstone_survey.js", hash.to_uppercase()),
+        "/widget/0123456789abcdeg/touchstone_survey.js".to_owned(),
+        "/widget/0123456789abcdef0/touchstone_survey.js".to_owned(),
+        "/widget/..%2F..%2Fetc/touchstone_survey.js".to_owned(),
     ] {
         assert_eq!(
             error_code(app.get_as(&path, None).await, 404).await,
             "not_found",
             "{path}"
         );
+    }
+}
+
+/// A page that kept a loader from before the widget changed (browsers keep it five minutes) names
+/// an older hash: each file is redirected, uncached, to the same file under the current hash.
+async fn an_older_hash_is_sent_to_the_current_files(app: TestApp) {
+    let hash = widget_hash(&app).await;
+    install_tls_provider();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for file in [
+        "touchstone_widget.js",
+        "touchstone_widget_bg.wasm",
+        "touchstone_survey.js",
+        "touchstone_survey_bg.wasm",
+    ] {
+        let old = format!("{}/widget/0123456789abcdef/{file}", app.address);
+        let response = no_redirects.get(&old).send().await.unwrap();
+        assert_eq!(response.status(), 307, "{file}");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-cache", "{file}");
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert_eq!(location, format!("../{hash}/{file}"));
+        let followed = app.client.get(&old).send().await.unwrap();
+        assert_eq!(followed.status(), 200, "{file}");
+        assert_eq!(
+            followed.url().path(),
+            format!("/widget/{hash}/{file}"),
+            "{file}"
+        );
+        assert_eq!(followed.text().await.unwrap(), "stand-in", "{file}");
     }
 }

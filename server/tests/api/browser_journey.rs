@@ -121,11 +121,15 @@ pub async fn scenarios(browser: &Client, like: &TestDatabase, widget_dir: &Path)
     eprintln!("{backend}: strict CSP ok");
     drop((shop, database));
 
-    let (_database, shop) = Shop::open(like, widget_dir, first_page_surveys()).await;
+    let (database, shop) = Shop::open(like, widget_dir, first_page_surveys()).await;
     a_visitor_who_answered_is_not_asked_again(browser, &shop).await;
     eprintln!("{backend}: throttling ok");
     global_privacy_control_sends_nothing_identifying(browser, &shop).await;
     eprintln!("{backend}: Global Privacy Control ok");
+    drop((shop, database));
+
+    a_survey_module_that_fails_to_load_breaks_nothing(browser, like, widget_dir).await;
+    eprintln!("{backend}: broken survey module ok");
 }
 
 /// Only `touchstone('show')` shows a survey.
@@ -519,6 +523,93 @@ async fn global_privacy_control_sends_nothing_identifying(browser: &Client, shop
         .map(|event| event["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["shown", "response"], "{events:#?}");
+}
+
+/// A survey module that fails to load (here a corrupt wasm file) breaks nothing: no error reaches
+/// the page, nothing is recorded as shown, the journey goes on, and once the module loads again
+/// the next page of the session asks (the failed attempt did not use up the session's survey).
+async fn a_survey_module_that_fails_to_load_breaks_nothing(
+    browser: &Client,
+    like: &TestDatabase,
+    widget_dir: &Path,
+) {
+    let broken = tempfile::tempdir().expect("making a temporary folder");
+    for entry in std::fs::read_dir(widget_dir).expect("reading the widget folder") {
+        let path = entry.expect("a widget file").path();
+        if path.is_file() {
+            std::fs::copy(&path, broken.path().join(path.file_name().unwrap()))
+                .expect("copying a widget file");
+        }
+    }
+    std::fs::write(
+        broken.path().join("touchstone_survey_bg.wasm"),
+        b"\0asm, but not really",
+    )
+    .expect("breaking the survey module");
+    let (_database, mut shop) = Shop::open(like, broken.path(), manual_surveys()).await;
+
+    shop.visit_afresh(browser, "/test/app.html").await;
+    let visitor = visitor(browser).await;
+    shop.wait_for_events(&visitor, |events| events.len() == 1)
+        .await;
+    run(
+        browser,
+        "window.__errors = []; window.__warnings = []; \
+         addEventListener('error', function (e) { __errors.push(String(e.message)); }); \
+         addEventListener('unhandledrejection', function (e) { __errors.push(String(e.reason)); }); \
+         var warn = console.warn; \
+         console.warn = function () { __warnings.push([].join.call(arguments, ' ')); warn.apply(console, arguments); }; \
+         touchstone('show');",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let warnings = loop {
+        let warnings = run(browser, "return window.__warnings;").await;
+        if warnings.as_array().is_some_and(|list| !list.is_empty()) {
+            break warnings;
+        }
+        assert!(Instant::now() < deadline, "the failure was never reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("touchstone: the survey could not be shown"),
+        "{warnings}"
+    );
+    assert_eq!(run(browser, READ_STATE).await, Value::Null);
+    run(browser, "touchstone('touch', 'pricing_viewed');").await;
+    let events = shop
+        .wait_for_events(&visitor, |events| {
+            !named(events, "pricing_viewed").is_empty()
+        })
+        .await;
+    assert!(of_type(&events, "shown").is_empty(), "{events:#?}");
+    assert_eq!(
+        run(browser, "return window.__errors;").await,
+        json!([]),
+        "nothing is thrown into the page"
+    );
+
+    // The collector comes back with a working widget; the next page of the session asks.
+    let address = shop.collector.address.clone();
+    shop.collector.terminate();
+    shop.collector = Collector::start_at(&shop.database_url, widget_dir, &address);
+    browser
+        .goto(&shop.url("/test/after-restart.html"))
+        .await
+        .expect("opening a page");
+    assert_eq!(self::visitor(browser).await, visitor, "the same visitor");
+    shop.wait_for_events(&visitor, |events| named(events, "page_view").len() == 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    run(browser, "touchstone('show');").await;
+    wait_for_survey_state(browser, "asking").await;
+    let events = shop
+        .wait_for_events(&visitor, |events| !of_type(events, "shown").is_empty())
+        .await;
+    assert_eq!(of_type(&events, "shown").len(), 1, "{events:#?}");
 }
 
 const READ_STATE: &str = "const host = document.getElementById('touchstone-widget'); \

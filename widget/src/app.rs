@@ -488,14 +488,9 @@ impl App {
 
     /// The survey module put `survey` on screen: now it is recorded as shown, once.
     fn mounted(&mut self, survey: &str) {
-        if self
-            .awaiting_mount
-            .as_ref()
-            .is_none_or(|awaiting| awaiting.as_str() != survey)
+        if let Some(survey) = self.take_awaiting_mount(survey)
+            && let Some((id, at)) = ids()
         {
-            return;
-        }
-        if let (Some(survey), Some((id, at))) = (self.awaiting_mount.take(), ids()) {
             self.record(false, Event::Shown { id, at, survey });
         }
     }
@@ -504,16 +499,17 @@ impl App {
     /// one survey is not used up: a later page of the session may ask again. This page does not
     /// retry, so a module that keeps failing costs one attempt per page, never a loop.
     fn mount_failed(&mut self, survey: &str) {
-        if self
-            .awaiting_mount
-            .as_ref()
-            .is_none_or(|awaiting| awaiting.as_str() != survey)
-        {
-            return;
+        if self.take_awaiting_mount(survey).is_some() {
+            self.session.shown = false;
+            self.save_session();
         }
-        self.awaiting_mount = None;
-        self.session.shown = false;
-        self.save_session();
+    }
+
+    /// The survey the core handed to the survey module, if it is `survey`: the module's word on
+    /// it counts once, and only for the survey it was given.
+    fn take_awaiting_mount(&mut self, survey: &str) -> Option<SurveyId> {
+        self.awaiting_mount
+            .take_if(|awaiting| awaiting.as_str() == survey)
     }
 
     /// Counts a second on a visible page while a survey waits for a time trigger.

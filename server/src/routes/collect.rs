@@ -36,9 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(allow_any_page_to_read_the_answer))
             .route(web::post().to(collect))
             .route(web::method(Method::OPTIONS).to(preflight))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
-            })),
+            .default_service(super::method_not_allowed()),
     );
 }
 

@@ -26,9 +26,10 @@ pub const CSV_TYPES: &[&str] = &[
 
 /// Registers the import route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/v1/sites/{site}/imports/responses",
-        web::post().to(import_responses),
+    cfg.service(
+        web::resource("/v1/sites/{site}/imports/responses")
+            .route(web::post().to(import_responses))
+            .default_service(super::method_not_allowed()),
     );
 }
 

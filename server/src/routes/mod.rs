@@ -49,6 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, assets: &assets::Assets) {
     assets::configure(cfg, assets);
 }
 
+/// The route for the methods a resource does not serve: `405 method_not_allowed`. Every resource
+/// names it as its default service; without it, a `GET` to a `POST`-only path would fall
+/// through to the static pages and read as `404`.
+pub fn method_not_allowed() -> actix_web::Route {
+    web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) })
+}
+
 /// The answer for a path nothing serves.
 pub async fn not_found() -> actix_web::HttpResponse {
     ApiError::NotFound.error_response()

@@ -34,8 +34,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .into()
                     }),
             )
-            .route("/export", web::post().to(export))
-            .route("/erase", web::post().to(erase)),
+            .service(
+                web::resource("/export")
+                    .route(web::post().to(export))
+                    .default_service(super::method_not_allowed()),
+            )
+            .service(
+                web::resource("/erase")
+                    .route(web::post().to(erase))
+                    .default_service(super::method_not_allowed()),
+            ),
     );
 }
 

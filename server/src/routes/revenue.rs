@@ -30,11 +30,15 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 /// Registers the revenue import and report.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/sites/{site}/revenue", web::post().to(import_revenue))
-        .route(
-            "/v1/sites/{site}/nps/revenue",
-            web::get().to(revenue_report),
-        );
+    cfg.service(
+        web::resource("/v1/sites/{site}/revenue")
+            .route(web::post().to(import_revenue))
+            .default_service(super::method_not_allowed()),
+    )
+    .route(
+        "/v1/sites/{site}/nps/revenue",
+        web::get().to(revenue_report),
+    );
 }
 
 /// One revenue row, as the JSON body of an import holds it (documentation: the rows are

@@ -39,9 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(web::get().to(surveys))
             .route(web::put().to(replace))
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
-            })),
+            .default_service(super::method_not_allowed()),
     );
 }
 

@@ -3,6 +3,7 @@
 //! secret, send a test delivery, and read each subscription's delivery log. A `read` key gets
 //! `403`: subscriptions send comments and customer ids wherever their URL points.
 
+use super::method_not_allowed;
 use super::openapi::{KeyedErrors, SitePath};
 use crate::api_key::KeyScope;
 use crate::auth::authorize_for;
@@ -28,7 +29,6 @@ const MAX_LIMIT: u32 = 100;
 
 /// Registers the webhook routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let refuse = || web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) });
     cfg.service(
         web::scope("/v1/sites/{site}/webhooks")
             .app_data(
@@ -47,29 +47,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("")
                     .route(web::get().to(list))
                     .route(web::post().to(create))
-                    .default_service(refuse()),
+                    .default_service(method_not_allowed()),
             )
             .service(
                 web::resource("/{id}")
                     .route(web::get().to(show))
                     .route(web::patch().to(update))
                     .route(web::delete().to(delete))
-                    .default_service(refuse()),
+                    .default_service(method_not_allowed()),
             )
             .service(
                 web::resource("/{id}/rotate-secret")
                     .route(web::post().to(rotate_secret))
-                    .default_service(refuse()),
+                    .default_service(method_not_allowed()),
             )
             .service(
                 web::resource("/{id}/test")
                     .route(web::post().to(send_test))
-                    .default_service(refuse()),
+                    .default_service(method_not_allowed()),
             )
             .service(
                 web::resource("/{id}/deliveries")
                     .route(web::get().to(deliveries))
-                    .default_service(refuse()),
+                    .default_service(method_not_allowed()),
             ),
     );
 }

@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod auth;
 pub mod bots;
 pub mod demo;
+pub mod encoded;
 pub mod error;
 pub mod import;
 pub mod ingest;

@@ -6,15 +6,16 @@
 //! files are immutable under their hash, so browsers keep them for a year and never see a mix of
 //! old glue and new wasm. The widget is two modules, each a glue script and its wasm: the core,
 //! which the loader fetches on every page, and the survey UI, which it fetches only when a
-//! survey is about to be shown; one hash covers all four files.
+//! survey is about to be shown; one hash covers all four files. All of them go out brotli- or
+//! gzip-compressed to browsers that accept it (`crate::encoded`).
 
+use crate::encoded::Encoded;
 use crate::error::{ApiError, ErrorBody};
 use actix_files::Files;
 use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::web::Bytes;
-use actix_web::{HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,9 +66,9 @@ pub struct Assets {
 struct Widget {
     /// The first 16 hex digits of the SHA-256 of all of [`WIDGET_FILES`] together.
     hash: String,
-    loader: Bytes,
-    /// The contents of [`WIDGET_FILES`], in their order.
-    files: Vec<Bytes>,
+    loader: Encoded,
+    /// [`WIDGET_FILES`], in their order.
+    files: Vec<Encoded>,
 }
 
 impl Assets {
@@ -80,9 +81,9 @@ impl Assets {
                 path: loader_path,
                 source,
             })?;
-        let files: Result<Vec<Vec<u8>>, _> = WIDGET_FILES
+        let files: Result<Vec<Encoded>, _> = WIDGET_FILES
             .iter()
-            .map(|(file, _)| std::fs::read(widget_dir.join(file)))
+            .map(|(file, _)| Encoded::read(&widget_dir.join(file)))
             .collect();
         let widget = match files {
             Ok(files) => Some(Arc::new(Widget::new(&loader_template, files))),
@@ -104,18 +105,18 @@ impl Assets {
 }
 
 impl Widget {
-    fn new(loader_template: &str, files: Vec<Vec<u8>>) -> Self {
+    fn new(loader_template: &str, files: Vec<Encoded>) -> Self {
         let digest = files
             .iter()
-            .fold(Sha256::new(), |hasher, file| hasher.chain_update(file))
+            .fold(Sha256::new(), |hasher, file| hasher.chain_update(&file.raw))
             .finalize();
         let hash = hex::encode(&digest[..8]);
         let loader =
             compact(loader_template).replace(WIDGET_BASE_TOKEN, &format!("/widget/{hash}"));
         Widget {
             hash,
-            loader: loader.into(),
-            files: files.into_iter().map(Bytes::from).collect(),
+            loader: Encoded::compress(loader.into_bytes()),
+            files,
         }
     }
 
@@ -194,17 +195,18 @@ async fn dashboard_slash() -> HttpResponse {
     path = "/touchstone.js",
     tag = "assets",
     responses(
-        (status = 200, description = "The loader.", body = String, content_type = "text/javascript"),
+        (status = 200, description = "The loader; brotli- or gzip-compressed \
+            (`Content-Encoding`) when `Accept-Encoding` allows.", body = String,
+            content_type = "text/javascript"),
         (status = 503, body = ErrorBody, description = "`widget_not_built`: the collector was \
             started without a built widget."),
     ),
 )]
-async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
+async fn loader(assets: web::Data<Assets>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let widget = assets.widget.as_ref().ok_or(ApiError::WidgetNotBuilt)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(widget.loader.clone()))
+    Ok(widget.loader.respond(&request, JAVASCRIPT, |response| {
+        response.insert_header((header::CACHE_CONTROL, "public, max-age=300"));
+    }))
 }
 
 /// A file of the built widget
@@ -223,7 +225,9 @@ async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
         ("file" = String, Path, description = "The file.", example = "touchstone_widget.js"),
     ),
     responses(
-        (status = 200, description = "The JavaScript glue or the WebAssembly.", content(
+        (status = 200, description = "The JavaScript glue or the WebAssembly; brotli- or \
+            gzip-compressed (`Content-Encoding`) when `Accept-Encoding` allows and the build \
+            wrote the compressed files.", content(
             ("text/javascript"),
             ("application/wasm"),
         )),
@@ -236,14 +240,15 @@ async fn loader(assets: web::Data<Assets>) -> Result<HttpResponse, ApiError> {
 async fn widget_file(
     assets: web::Data<Assets>,
     path: web::Path<(String, String)>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (hash, file) = path.into_inner();
     let widget = assets.widget.as_ref().ok_or(ApiError::NotFound)?;
-    let (content_type, bytes) = WIDGET_FILES
+    let (content_type, encoded) = WIDGET_FILES
         .iter()
         .zip(&widget.files)
         .find(|((name, _), _)| *name == file)
-        .map(|((_, content_type), bytes)| (*content_type, bytes.clone()))
+        .map(|((_, content_type), encoded)| (*content_type, encoded))
         .ok_or(ApiError::NotFound)?;
     if hash != widget.hash {
         if !is_widget_hash(&hash) {
@@ -258,13 +263,13 @@ async fn widget_file(
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
             .finish());
     }
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        // Host pages on any origin import the glue as a module and fetch the wasm: both are
-        // CORS requests.
-        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(bytes))
+    Ok(encoded.respond(&request, content_type, |response| {
+        response
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            // Host pages on any origin import the glue as a module and fetch the wasm: both are
+            // CORS requests.
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+    }))
 }
 
 /// Whether `hash` has the form of [`Widget::hash`]: 16 lowercase hex digits.

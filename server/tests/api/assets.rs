@@ -5,13 +5,15 @@
 use crate::helpers::*;
 use crate::on_every_backend;
 use regex::Regex;
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use std::io::Read;
 
 on_every_backend!(
     spawn = crate::helpers::TestApp::spawn_with_widget;
     both_modules_are_served_under_the_loaders_hash,
     other_files_and_other_hashes_are_not_found,
     an_older_hash_is_sent_to_the_current_files,
+    files_go_out_compressed_to_browsers_that_accept_it,
 );
 
 /// The hash in the loader's widget path, e.g. `3f2a9c0d1e4b5a6c`.
@@ -108,5 +110,57 @@ async fn an_older_hash_is_sent_to_the_current_files(app: TestApp) {
             "{file}"
         );
         assert_eq!(followed.text().await.unwrap(), "stand-in", "{file}");
+    }
+}
+
+/// The loader (compressed by the collector) and the widget's files (compressed by the build) go
+/// out as brotli or gzip to browsers that accept them, as they are to the rest, and say so.
+async fn files_go_out_compressed_to_browsers_that_accept_it(app: TestApp) {
+    let hash = widget_hash(&app).await;
+    let loader = app.get_as("/touchstone.js", None).await;
+    assert!(loader.headers().get(CONTENT_ENCODING).is_none());
+    assert_eq!(loader.headers()[VARY], "Accept-Encoding");
+    let loader = loader.bytes().await.unwrap();
+    let widget_file = format!("/widget/{hash}/touchstone_widget_bg.wasm");
+    // The stand-in widget has a brotli file beside each file and no gzip one, so a browser that
+    // prefers gzip but takes brotli gets brotli.
+    for (path, raw, preferring_gzip) in [
+        ("/touchstone.js", &loader[..], "gzip"),
+        (widget_file.as_str(), &b"stand-in"[..], "br"),
+    ] {
+        for (accept, expected) in [
+            ("gzip, deflate, br, zstd", Some("br")),
+            ("br;q=0.1, gzip", Some(preferring_gzip)),
+            ("identity", None),
+        ] {
+            let response = app
+                .client
+                .get(format!("{}{path}", app.address))
+                .header(ACCEPT_ENCODING, accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path} {accept}");
+            assert_eq!(response.headers()[VARY], "Accept-Encoding");
+            let encoding = response
+                .headers()
+                .get(CONTENT_ENCODING)
+                .map(|value| value.to_str().unwrap().to_owned());
+            let body = response.bytes().await.unwrap();
+            let mut decoded = Vec::new();
+            match expected {
+                Some("br") => {
+                    brotli::BrotliDecompress(&mut &body[..], &mut decoded).unwrap();
+                }
+                Some(_) => {
+                    flate2::read::GzDecoder::new(&body[..])
+                        .read_to_end(&mut decoded)
+                        .unwrap();
+                }
+                None => decoded = body.to_vec(),
+            }
+            assert_eq!(encoding.as_deref(), expected, "{path} {accept}");
+            assert_eq!(decoded, raw, "{path} {accept}");
+        }
     }
 }

@@ -281,6 +281,56 @@ async fn a_single_page_app_reports_each_navigation_and_markup_touchpoints(
         run(browser, &loaded("touchstone_survey_bg.wasm")).await,
         true
     );
+    the_widget_arrives_compressed(browser).await;
+}
+
+/// Every file of the widget reached the browser compressed (its body on the wire is smaller
+/// than the file), and what a first visit and the survey module cost on the wire is printed.
+async fn the_widget_arrives_compressed(browser: &Client) {
+    let entries = run(
+        browser,
+        "return performance.getEntriesByType('resource') \
+           .filter(function (e) { return /\\/touchstone\\.js|\\/widget\\//.test(e.name); }) \
+           .map(function (e) { return [e.name.split('?')[0].split('/').pop(), e.encodedBodySize, e.decodedBodySize]; });",
+    )
+    .await;
+    let sizes: Vec<(String, u64, u64)> = serde_json::from_value(entries).unwrap();
+    let size = |file: &str| {
+        let found = sizes.iter().find(|(name, _, _)| name == file);
+        let &(_, encoded, decoded) = found.unwrap_or_else(|| panic!("{file} in {sizes:?}"));
+        assert!(
+            encoded > 0 && encoded < decoded,
+            "{file} arrived uncompressed: {encoded} bytes for {decoded}"
+        );
+        encoded
+    };
+    let first_visit: u64 = [
+        "touchstone.js",
+        "touchstone_widget.js",
+        "touchstone_widget_bg.wasm",
+    ]
+    .into_iter()
+    .map(size)
+    .sum();
+    let survey: u64 = ["touchstone_survey.js", "touchstone_survey_bg.wasm"]
+        .into_iter()
+        .map(size)
+        .sum();
+    let encoding = run(
+        browser,
+        "return fetch('/touchstone.js', { cache: 'no-store' }).then(function (r) { return r.headers.get('content-encoding'); });",
+    )
+    .await;
+    eprintln!(
+        "measured (Chromium over http; the loader came {encoding}-encoded): a first visit \
+         downloads {:.1} KB of widget (target ≤ 45), the survey module {:.1} KB more",
+        first_visit as f64 / 1024.0,
+        survey as f64 / 1024.0
+    );
+    assert!(
+        first_visit < 80 * 1024,
+        "{first_visit} bytes on a first visit"
+    );
 }
 
 async fn events_recorded_offline_arrive_once_the_collector_is_back(
@@ -546,6 +596,12 @@ async fn a_survey_module_that_fails_to_load_breaks_nothing(
         b"\0asm, but not really",
     )
     .expect("breaking the survey module");
+    for compressed in [
+        "touchstone_survey_bg.wasm.br",
+        "touchstone_survey_bg.wasm.gz",
+    ] {
+        std::fs::remove_file(broken.path().join(compressed)).expect("removing a compressed file");
+    }
     let (_database, mut shop) = Shop::open(like, broken.path(), manual_surveys()).await;
 
     shop.visit_afresh(browser, "/test/app.html").await;

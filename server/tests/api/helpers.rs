@@ -292,6 +292,12 @@ impl TestApp {
             "touchstone_survey_bg.wasm",
         ] {
             std::fs::write(widget.path().join(file), "stand-in").expect("writing a widget file");
+            // As `cargo xtask build-widget` writes them beside each file.
+            let mut brotli = Vec::new();
+            brotli::BrotliCompress(&mut &b"stand-in"[..], &mut brotli, &Default::default())
+                .expect("compressing a widget file");
+            std::fs::write(widget.path().join(format!("{file}.br")), brotli)
+                .expect("writing a compressed widget file");
         }
         // The collector reads the widget at start-up, so the folder may go afterwards.
         Self::spawn_configured(database, |settings| {

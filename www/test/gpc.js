@@ -1,8 +1,15 @@
-// Test helper: makes this page's browser send Global Privacy Control (as a browser with the
-// setting on would), and records every request body the page sends, so a test can check that
-// nothing identifying leaves it.
+// Test helper: makes this page's browser send a privacy signal, as a browser with the setting
+// on would: Global Privacy Control, or Do Not Track with `?signal=dnt` in this script's or the
+// page's address; none with `?signal=none`. It also records every request body the page sends,
+// so a test can check that nothing identifying leaves it.
 (function () {
-  Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: function () { return true; } });
+  var signal = new URL(document.currentScript.src).searchParams.get('signal') ||
+    new URLSearchParams(location.search).get('signal') || 'gpc';
+  if (signal == 'gpc') {
+    Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: function () { return true; } });
+  } else if (signal == 'dnt') {
+    Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: function () { return '1'; } });
+  }
   window.__sent = [];
   var fetch = window.fetch;
   window.fetch = function (input, init) {

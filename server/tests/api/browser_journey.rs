@@ -124,8 +124,12 @@ pub async fn scenarios(browser: &Client, like: &TestDatabase, widget_dir: &Path)
     let (database, shop) = Shop::open(like, widget_dir, first_page_surveys()).await;
     a_visitor_who_answered_is_not_asked_again(browser, &shop).await;
     eprintln!("{backend}: throttling ok");
-    global_privacy_control_sends_nothing_identifying(browser, &shop).await;
-    eprintln!("{backend}: Global Privacy Control ok");
+    for signal in ["gpc", "dnt"] {
+        a_privacy_signal_sends_nothing_identifying(browser, &shop, signal).await;
+        eprintln!("{backend}: privacy signal {signal} ok");
+    }
+    consent_mode_records_only_between_consent_and_its_withdrawal(browser, &shop).await;
+    eprintln!("{backend}: consent mode ok");
     drop((shop, database));
 
     a_survey_module_that_fails_to_load_breaks_nothing(browser, like, widget_dir).await;
@@ -494,9 +498,12 @@ async fn the_survey_works_under_a_strict_csp_and_shows_quickly(browser: &Client,
     assert!(elapsed < 1_000.0, "touchstone('show') took {elapsed} ms");
 }
 
-async fn global_privacy_control_sends_nothing_identifying(browser: &Client, shop: &Shop) {
+/// Global Privacy Control (`gpc`) or Do Not Track (`dnt`): nothing is stored on the device and
+/// nothing identifying is sent; an explicit `touchstone('show')` still asks, anonymously.
+async fn a_privacy_signal_sends_nothing_identifying(browser: &Client, shop: &Shop, signal: &str) {
     // The configuration asks at once, if the visitor could be recorded.
-    shop.visit_afresh(browser, "/test/gpc.html").await;
+    shop.visit_afresh(browser, &format!("/test/gpc.html?signal={signal}"))
+        .await;
     browser
         .find(Locator::Css("#support"))
         .await
@@ -666,6 +673,77 @@ async fn a_survey_module_that_fails_to_load_breaks_nothing(
         .wait_for_events(&visitor, |events| !of_type(events, "shown").is_empty())
         .await;
     assert_eq!(of_type(&events, "shown").len(), 1, "{events:#?}");
+}
+
+/// With `data-consent="required"`: nothing is stored or sent, and no survey asks by itself,
+/// until `touchstone('consent', true)`; then the visitor is recorded from that page on;
+/// `touchstone('consent', false)` deletes everything the widget stored and stops recording,
+/// on this page and the next.
+async fn consent_mode_records_only_between_consent_and_its_withdrawal(
+    browser: &Client,
+    shop: &Shop,
+) {
+    const STORED: &str =
+        "return Object.keys(localStorage).filter(k => k.startsWith('touchstone')).sort();";
+    const SENT: &str = "return window.__sent.filter(b => b.includes('\"events\"'));";
+    shop.visit_afresh(browser, "/test/consent.html").await;
+    browser
+        .find(Locator::Css("#support"))
+        .await
+        .expect("the support button")
+        .click()
+        .await
+        .expect("clicking it");
+    run(browser, "touchstone('touch', 'pricing_viewed');").await;
+    // Long enough for the widget to load, read the configuration and (not) decide.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(run(browser, STORED).await, json!([]), "nothing stored");
+    assert_eq!(run(browser, SENT).await, json!([]), "nothing sent");
+    assert_eq!(run(browser, READ_STATE).await, Value::Null, "no survey");
+
+    run(browser, "touchstone('consent', true);").await;
+    // The survey of the first page asks now: the page counts from the moment of consent.
+    wait_for_survey_state(browser, "asking").await;
+    let visitor = visitor(browser).await;
+    let events = shop
+        .wait_for_events(&visitor, |events| !of_type(events, "shown").is_empty())
+        .await;
+    assert_eq!(named(&events, "page_view").len(), 1, "{events:#?}");
+    assert!(
+        named(&events, "support_contact").is_empty() && named(&events, "pricing_viewed").is_empty(),
+        "nothing from before consent: {events:#?}"
+    );
+    let stored = run(browser, STORED).await;
+    assert!(
+        stored
+            .as_array()
+            .unwrap()
+            .contains(&json!("touchstone.consent")),
+        "{stored}"
+    );
+
+    run(
+        browser,
+        "touchstone('consent', false); touchstone('touch', 'after_withdrawal');",
+    )
+    .await;
+    assert_eq!(run(browser, STORED).await, json!([]), "everything deleted");
+    browser
+        .goto(&shop.url("/test/consent.html"))
+        .await
+        .expect("opening the next page");
+    run(browser, "touchstone('touch', 'on_the_next_page');").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        run(browser, STORED).await,
+        json!([]),
+        "nothing stored again"
+    );
+    assert_eq!(run(browser, SENT).await, json!([]), "nothing sent again");
+    let events = shop.events_of(&visitor).await;
+    for name in ["after_withdrawal", "on_the_next_page"] {
+        assert!(named(&events, name).is_empty(), "{events:#?}");
+    }
 }
 
 const READ_STATE: &str = "const host = document.getElementById('touchstone-widget'); \

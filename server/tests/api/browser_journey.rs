@@ -204,13 +204,7 @@ async fn a_single_page_app_reports_each_navigation_and_markup_touchpoints(
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     // The markup touchpoint: a click inside the element that names it.
-    browser
-        .find(Locator::Css("#support span"))
-        .await
-        .expect("the support button")
-        .click()
-        .await
-        .expect("clicking it");
+    click(browser, "#support span").await;
     run(
         browser,
         "touchstone('touch', 'pricing_viewed', { plan: 'pro' }); \
@@ -504,13 +498,7 @@ async fn a_privacy_signal_sends_nothing_identifying(browser: &Client, shop: &Sho
     // The configuration asks at once, if the visitor could be recorded.
     shop.visit_afresh(browser, &format!("/test/gpc.html?signal={signal}"))
         .await;
-    browser
-        .find(Locator::Css("#support"))
-        .await
-        .expect("the support button")
-        .click()
-        .await
-        .expect("clicking it");
+    click(browser, "#support").await;
     run(
         browser,
         "touchstone('identify', 'cus_gpc', { plan: 'pro' }); touchstone('touch', 'pricing_viewed');",
@@ -687,13 +675,7 @@ async fn consent_mode_records_only_between_consent_and_its_withdrawal(
         "return Object.keys(localStorage).filter(k => k.startsWith('touchstone')).sort();";
     const SENT: &str = "return window.__sent.filter(b => b.includes('\"events\"'));";
     shop.visit_afresh(browser, "/test/consent.html").await;
-    browser
-        .find(Locator::Css("#support"))
-        .await
-        .expect("the support button")
-        .click()
-        .await
-        .expect("clicking it");
+    click(browser, "#support").await;
     run(browser, "touchstone('touch', 'pricing_viewed');").await;
     // Long enough for the widget to load, read the configuration and (not) decide.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
@@ -744,6 +726,17 @@ async fn consent_mode_records_only_between_consent_and_its_withdrawal(
     for name in ["after_withdrawal", "on_the_next_page"] {
         assert!(named(&events, name).is_empty(), "{events:#?}");
     }
+}
+
+/// Clicks the element `selector` finds (the support button, in these pages).
+async fn click(browser: &Client, selector: &str) {
+    browser
+        .find(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|error| panic!("finding {selector}: {error}"))
+        .click()
+        .await
+        .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
 }
 
 const READ_STATE: &str = "const host = document.getElementById('touchstone-widget'); \

@@ -15,6 +15,7 @@ use touchstone_server::import::responses::{self as answers, AnswerImport, Column
 use touchstone_server::import::{self, DateRules, ImportError};
 use touchstone_server::limits::{RateSettings, TrustedProxies};
 use touchstone_server::privacy;
+use touchstone_server::routes::webhooks::{CreatedWebhook, WebhookView};
 use touchstone_server::site::{Origin, Site};
 use touchstone_server::startup::{Application, ServeSettings};
 use touchstone_server::store::{self, KeyToRevoke, NewApiKey, NewSite, Store, Subject};
@@ -782,9 +783,8 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
             let secret = WebhookSecret::generate().context("drawing a random secret")?;
             let webhook = store.create_webhook(&site, &settings, &secret).await?;
             if args.json {
-                let mut shown = webhook_json(&site, &webhook);
-                shown["secret"] = secret.reveal().into();
-                println!("{shown}");
+                let created = CreatedWebhook::new(&site, webhook, &secret);
+                println!("{}", serde_json::to_string(&created)?);
             } else {
                 println!(
                     "Webhook {} delivers {} answers of {} to {}.",
@@ -794,7 +794,9 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
                     settings.url.as_str()
                 );
                 println!("  signing secret (shown only now): {}", secret.reveal());
-                println!("Running collectors start delivering within a second.");
+                println!(
+                    "Running collectors see it within about a second; answers they store before then are not delivered."
+                );
             }
             Ok(())
         }
@@ -802,8 +804,11 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
             let site = existing_site(store, &site).await?;
             let webhooks = store.webhooks(&site).await?;
             if json {
-                let shown: Vec<_> = webhooks.iter().map(|w| webhook_json(&site, w)).collect();
-                println!("{}", serde_json::Value::Array(shown));
+                let shown: Vec<_> = webhooks
+                    .into_iter()
+                    .map(|webhook| WebhookView::of(&site, webhook))
+                    .collect();
+                println!("{}", serde_json::to_string(&shown)?);
                 return Ok(());
             }
             if webhooks.is_empty() {
@@ -845,7 +850,7 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
         WebhookCommand::RotateSecret(which) => {
             let (site, webhook) = existing_webhook(store, &which).await?;
             let secret = WebhookSecret::generate().context("drawing a random secret")?;
-            let until = store::now_millis() + 24 * 3_600_000;
+            let until = store::now_millis() + webhooks::ROTATION_OVERLAP_MILLIS;
             store
                 .rotate_webhook_secret(&site, webhook.id, &secret, until)
                 .await?;
@@ -866,7 +871,8 @@ async fn webhook_command(store: &dyn Store, command: WebhookCommand) -> Result<(
                 dispatcher::queue_test(store, &Watch::default(), site.key.as_str(), &webhook)
                     .await?;
             println!(
-                "Queued test delivery {delivery}; a running collector sends it within a second                  (see `touchstone webhook deliveries --site {} {}`).",
+                "Queued test delivery {delivery}; a running collector sends it within a second \
+                 (see `touchstone webhook deliveries --site {} {}`).",
                 site.key, webhook.id
             );
             Ok(())
@@ -942,21 +948,6 @@ async fn existing_webhook(store: &dyn Store, which: &WebhookId) -> Result<(Site,
         .await?
         .with_context(|| format!("{} has no webhook {}", site.key, which.id))?;
     Ok((site, webhook))
-}
-
-/// A subscription as `--json` prints it: the API's shape.
-fn webhook_json(site: &Site, webhook: &store::Webhook) -> serde_json::Value {
-    json!({
-        "id": webhook.id,
-        "site": site.key.as_str(),
-        "url": webhook.settings.url.as_str(),
-        "format": webhook.settings.format,
-        "description": webhook.settings.description,
-        "filters": webhook.settings.filters,
-        "state": webhook.state,
-        "created_at": webhook.created_at,
-        "updated_at": webhook.updated_at,
-    })
 }
 
 /// The filters in words: "detractor, score ≤ 4, after support_contact (30 days), plan=pro".

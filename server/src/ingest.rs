@@ -197,11 +197,8 @@ async fn commit(store: &dyn Store, group: Vec<Pending>, watch: &Watch) {
                 metrics.events_stored.inc_by(outcome.new);
                 metrics.events_duplicate.inc_by(outcome.duplicates);
             }
-            if batches
-                .iter()
-                .zip(&outcomes)
-                .any(|(batch, outcome)| batch.watched && outcome.new > 0)
-            {
+            // Only new answers give the dispatcher work: page views and touchpoints do not.
+            if outcomes.iter().any(|outcome| outcome.inboxed > 0) {
                 watch.ring();
             }
             for (reply, outcome) in replies.into_iter().zip(outcomes) {

@@ -330,28 +330,41 @@ impl WidgetBuild {
         let loader_path = workspace_root().join("www/loader.js");
         let loader = std::fs::read_to_string(&loader_path)
             .with_context(|| format!("reading {}", loader_path.display()))?;
-        let read = |name: String| {
-            let path = self.dir.join(name);
-            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+        // A built file's sizes: its own and those of the compressed files `build` wrote beside
+        // it, which are what the collector sends.
+        let built = |name: String| -> Result<[usize; 3]> {
+            let mut row = [0; 3];
+            for (size, extension) in row.iter_mut().zip(["", ".gz", ".br"]) {
+                let path = self.dir.join(format!("{name}{extension}"));
+                *size = std::fs::metadata(&path)
+                    .with_context(|| {
+                        format!(
+                            "reading {} (run `cargo xtask build-widget`)",
+                            path.display()
+                        )
+                    })?
+                    .len() as usize;
+            }
+            Ok(row)
         };
+        let loader = sizes(served(&loader).as_bytes())?;
         let first_visit = [
-            ("loader", served(&loader).into_bytes()),
-            ("glue", read(CORE.glue_file())?),
-            ("wasm", read(CORE.wasm_file())?),
+            ("loader", loader),
+            ("glue", built(CORE.glue_file())?),
+            ("wasm", built(CORE.wasm_file())?),
         ];
         let survey = [
-            ("glue", read(SURVEY.glue_file())?),
-            ("wasm", read(SURVEY.wasm_file())?),
+            ("glue", built(SURVEY.glue_file())?),
+            ("wasm", built(SURVEY.wasm_file())?),
         ];
         println!(
             "{:<8} {:>10} {:>10} {:>10}",
             "file", "raw", "gzip -9", "brotli 11"
         );
         println!("first visit (every page: loader + core module)");
-        let loader_brotli = sizes(&first_visit[0].1)?[2];
-        let first_total = print_rows(&first_visit)?;
+        let first_total = print_rows(&first_visit);
         println!("survey module (downloaded when a survey is shown)");
-        let survey_total = print_rows(&survey)?;
+        let survey_total = print_rows(&survey);
         println!("(widget files in {})", self.dir.display());
         let brotli = first_total[2];
         let verdict = if brotli <= TARGET_BYTES {
@@ -376,7 +389,7 @@ impl WidgetBuild {
             );
         }
         Ok(Weights {
-            loader: loader_brotli,
+            loader: loader[2],
             first_visit: brotli,
             survey: survey_total[2],
         })
@@ -416,10 +429,9 @@ fn served(loader: &str) -> String {
 }
 
 /// Prints a row of sizes per file and their total; returns the totals (raw, gzip, brotli).
-fn print_rows(files: &[(&str, Vec<u8>)]) -> Result<[usize; 3]> {
+fn print_rows(files: &[(&str, [usize; 3])]) -> [usize; 3] {
     let mut total = [0usize; 3];
-    for (name, bytes) in files {
-        let row = sizes(bytes)?;
+    for &(name, row) in files {
         println!(
             "  {name:<6} {:>10} {:>10} {:>10}",
             kb(row[0]),
@@ -437,7 +449,7 @@ fn print_rows(files: &[(&str, Vec<u8>)]) -> Result<[usize; 3]> {
         kb(total[1]),
         kb(total[2])
     );
-    Ok(total)
+    total
 }
 
 /// Raw, gzip (level 9) and brotli (quality 11) sizes of `bytes`.

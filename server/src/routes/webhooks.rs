@@ -20,8 +20,6 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 /// The largest request body: a subscription's settings.
 const MAX_BODY_BYTES: usize = 16 * 1024;
-/// How long the previous secret keeps signing after a rotation, so receivers can switch.
-const ROTATION_OVERLAP_MILLIS: i64 = 24 * 3_600_000;
 /// Deliveries a log page holds unless the client asks for fewer.
 const DEFAULT_LIMIT: u32 = 20;
 /// The most deliveries a log page holds.
@@ -86,7 +84,7 @@ struct WebhookPath {
 
 /// A subscription as the API shows it. Its secret is shown only when it is made or rotated.
 #[derive(Debug, Serialize, ToSchema)]
-struct WebhookView {
+pub struct WebhookView {
     /// Its id.
     id: i64,
     /// The site's public key.
@@ -105,7 +103,8 @@ struct WebhookView {
 }
 
 impl WebhookView {
-    fn of(site: &Site, webhook: Webhook) -> Self {
+    /// `webhook` of `site` as the API (and the CLI's `--json`) shows it.
+    pub fn of(site: &Site, webhook: Webhook) -> Self {
         WebhookView {
             id: webhook.id,
             site: site.key.to_string(),
@@ -122,11 +121,21 @@ impl WebhookView {
 
 /// A new subscription, with the secret its deliveries are signed with.
 #[derive(Debug, Serialize, ToSchema)]
-struct CreatedWebhook {
+pub struct CreatedWebhook {
     #[serde(flatten)]
     webhook: WebhookView,
     /// `whsec_…`: shown only now. Verify each delivery's `webhook-signature` with it.
     secret: String,
+}
+
+impl CreatedWebhook {
+    /// `webhook`, just made for `site`, with the secret that signs its deliveries.
+    pub fn new(site: &Site, webhook: Webhook, secret: &WebhookSecret) -> Self {
+        CreatedWebhook {
+            webhook: WebhookView::of(site, webhook),
+            secret: secret.reveal().to_owned(),
+        }
+    }
 }
 
 /// A site's subscriptions.
@@ -288,10 +297,7 @@ async fn create(
     let webhook = store.create_webhook(&site, &settings, &secret).await?;
     watch.watch(site.id);
     tracing::info!(site = %site.key, webhook = webhook.id, "created a webhook subscription");
-    Ok(HttpResponse::Created().json(CreatedWebhook {
-        webhook: WebhookView::of(&site, webhook),
-        secret: secret.reveal().to_owned(),
-    }))
+    Ok(HttpResponse::Created().json(CreatedWebhook::new(&site, webhook, &secret)))
 }
 
 /// List a site's webhook subscriptions
@@ -464,7 +470,7 @@ async fn rotate_secret(
 ) -> Result<web::Json<RotatedSecret>, ApiError> {
     let (site, webhook) = existing(&request, store.get_ref(), &path).await?;
     let secret = WebhookSecret::generate().map_err(|error| ApiError::Internal(Box::new(error)))?;
-    let until = crate::store::now_millis() + ROTATION_OVERLAP_MILLIS;
+    let until = crate::store::now_millis() + crate::webhooks::ROTATION_OVERLAP_MILLIS;
     if !store
         .rotate_webhook_secret(&site, webhook.id, &secret, until)
         .await?

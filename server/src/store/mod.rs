@@ -128,6 +128,8 @@ pub struct StoredBatch {
     pub new: u64,
     /// Events already stored before (a replay), left as they were.
     pub duplicates: u64,
+    /// New answers put in the webhook inbox (those of a watched batch), for the dispatcher.
+    pub inboxed: u64,
 }
 
 /// How often a touchpoint was reached.
@@ -1292,6 +1294,7 @@ fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -
         .iter()
         .map(|batch| {
             let mut new = 0;
+            let mut inboxed = 0;
             for event in &batch.events {
                 if !inserted.remove(&(batch.site_id, event.id().0)) {
                     continue;
@@ -1311,6 +1314,7 @@ fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -
                             .record(score.category());
                         if batch.watched {
                             inbox.push((batch.site_id, event.id().0));
+                            inboxed += 1;
                         }
                     }
                     Event::Touchpoint { name, .. } => {
@@ -1326,6 +1330,7 @@ fn settle(batches: &[IncomingBatch], mut inserted: HashSet<(i64, uuid::Uuid)>) -
             StoredBatch {
                 new,
                 duplicates: batch.events.len() as u64 - new,
+                inboxed,
             }
         })
         .collect();
@@ -1759,15 +1764,18 @@ mod tests {
             [
                 StoredBatch {
                     new: 1,
-                    duplicates: 1
+                    duplicates: 1,
+                    inboxed: 0
                 },
                 StoredBatch {
                     new: 1,
-                    duplicates: 1
+                    duplicates: 1,
+                    inboxed: 0
                 },
                 StoredBatch {
                     new: 1,
-                    duplicates: 0
+                    duplicates: 0,
+                    inboxed: 0
                 }
             ]
         );
@@ -1786,7 +1794,8 @@ mod tests {
             outcomes,
             [StoredBatch {
                 new: 0,
-                duplicates: 1
+                duplicates: 1,
+                inboxed: 0
             }]
         );
         assert_eq!(deltas, RollupDeltas::default());
@@ -1810,11 +1819,12 @@ mod tests {
             (1, uuid::Uuid::from_u128(3)),
             (2, uuid::Uuid::from_u128(4)),
         ]);
-        // Answer 2 was stored before (a replay): it was routed then, not again.
-        assert_eq!(
-            settle(&[watched, unwatched], inserted).inbox,
-            [(1, uuid::Uuid::from_u128(1))]
-        );
+        // Answer 2 was stored before (a replay): it was routed then, not again. The new
+        // touchpoint gives the dispatcher no work, so only the watched batch counts one.
+        let settled = settle(&[watched, unwatched], inserted);
+        assert_eq!(settled.inbox, [(1, uuid::Uuid::from_u128(1))]);
+        let inboxed: Vec<u64> = settled.outcomes.iter().map(|o| o.inboxed).collect();
+        assert_eq!(inboxed, [1, 0]);
     }
 
     #[test]

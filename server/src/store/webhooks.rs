@@ -63,8 +63,6 @@ pub struct JourneyStep {
 /// An answer with everything webhooks filter on and deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerContext {
-    /// The site's database id.
-    pub site_id: i64,
     /// The site's public key.
     pub site_key: String,
     /// The answer's event id.
@@ -901,7 +899,6 @@ macro_rules! webhook_store {
                         .await?;
                 journey.reverse();
                 Ok(Some(AnswerContext {
-                    site_id,
                     site_key: row.site_key,
                     event_id,
                     visitor: row.visitor_id,

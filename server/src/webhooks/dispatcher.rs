@@ -19,7 +19,7 @@
 //! drop repeats by `webhook-id`, which every attempt of a delivery shares.
 
 use super::payload::{self, ANSWER_EVENT, TEST_EVENT};
-use super::schedule::{self, RetryPolicy};
+use super::schedule::{self, RetryPolicy, millis};
 use super::signature::signature_header;
 use crate::error::cause_chain;
 use crate::metrics::metrics;
@@ -510,10 +510,6 @@ async fn excerpt(mut response: reqwest::Response) -> Option<String> {
 /// `text` cut to at most `max` characters.
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A random number for lease tokens, jitter and test ids; the clock if the operating system

@@ -26,6 +26,8 @@ use utoipa::ToSchema;
 
 /// The most subscriptions one site may have: each answer is matched against all of them.
 pub const MAX_PER_SITE: usize = 50;
+/// How long the previous secret keeps signing after a rotation, so receivers can switch.
+pub const ROTATION_OVERLAP_MILLIS: i64 = 24 * 3_600_000;
 
 /// Why settings for a subscription were refused; the message says which rule they break.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,11 +80,6 @@ impl ReceiverUrl {
     /// The URL as given (normalised by the URL parser).
     pub fn as_str(&self) -> &str {
         self.0.as_str()
-    }
-
-    /// The parsed URL.
-    pub fn url(&self) -> &url::Url {
-        &self.0
     }
 }
 
@@ -378,7 +375,6 @@ mod tests {
 
     fn answer(score: u8, journey: &[(&str, i64)], traits: &[(&str, &str)]) -> AnswerContext {
         AnswerContext {
-            site_id: 1,
             site_key: "demo".into(),
             event_id: uuid::Uuid::nil(),
             visitor: uuid::Uuid::nil(),

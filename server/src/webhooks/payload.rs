@@ -176,7 +176,6 @@ mod tests {
 
     fn detractor() -> AnswerContext {
         AnswerContext {
-            site_id: 1,
             site_key: "demo".into(),
             event_id: uuid::Uuid::from_u128(7),
             visitor: uuid::Uuid::from_u128(8),

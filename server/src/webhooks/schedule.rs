@@ -75,7 +75,8 @@ impl RetryPolicy {
     }
 }
 
-fn millis(duration: Duration) -> i64 {
+/// `duration` in whole milliseconds, as the store keeps times; an absurdly long one saturates.
+pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

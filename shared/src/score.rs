@@ -77,6 +77,13 @@ impl Category {
         }
     }
 
+    /// The category named `name` as [`Category::as_str`] writes it, if it is one.
+    pub fn parse(name: &str) -> Option<Category> {
+        [Category::Promoter, Category::Passive, Category::Detractor]
+            .into_iter()
+            .find(|category| category.as_str() == name)
+    }
+
     /// The lowest and highest score of the category.
     pub fn scores(self) -> (Score, Score) {
         match self {
@@ -91,6 +98,16 @@ impl Category {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn categories_parse_from_their_names_only() {
+        for category in [Category::Promoter, Category::Passive, Category::Detractor] {
+            assert_eq!(Category::parse(category.as_str()), Some(category));
+        }
+        for name in ["", "Promoter", "detractors", " passive"] {
+            assert_eq!(Category::parse(name), None, "{name:?}");
+        }
+    }
 
     #[test]
     fn categories_follow_the_net_promoter_bands() {

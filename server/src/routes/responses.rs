@@ -87,16 +87,11 @@ impl Filters {
             score("max_score", params.max_score, 10)?,
         );
         if let Some(category) = params.category.as_deref() {
-            let category = match category {
-                "promoter" => Category::Promoter,
-                "passive" => Category::Passive,
-                "detractor" => Category::Detractor,
-                other => {
-                    return Err(invalid(format!(
-                        "`category` is promoter, passive or detractor, not {other:?}"
-                    )));
-                }
-            };
+            let category = Category::parse(category).ok_or_else(|| {
+                invalid(format!(
+                    "`category` is promoter, passive or detractor, not {category:?}"
+                ))
+            })?;
             let (from, to) = category.scores();
             (low, high) = (low.max(from), high.min(to));
         }

@@ -403,13 +403,11 @@ impl WebhookRow {
             )))
         };
         let invalid = |error: InvalidWebhook| broken(&error.0);
-        let category = match self.category.as_deref() {
-            None => None,
-            Some("promoter") => Some(Category::Promoter),
-            Some("passive") => Some(Category::Passive),
-            Some("detractor") => Some(Category::Detractor),
-            Some(_) => return Err(broken("category")),
-        };
+        let category = self
+            .category
+            .as_deref()
+            .map(|name| Category::parse(name).ok_or_else(|| broken("category")))
+            .transpose()?;
         let max_score = self
             .max_score
             .map(|score| {
